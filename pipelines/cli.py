@@ -1,0 +1,97 @@
+"""`flights`: the operator's command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import psycopg
+
+from pipelines import localdb, settings
+from pipelines.warehouse.connection import connect
+from pipelines.warehouse.migrations import MigrationError, migrate
+
+# Errors that carry a message meant for the operator: printed as one line, exit status 1.
+OPERATOR_ERRORS: tuple[type[Exception], ...] = (
+    localdb.LocalDatabaseError,
+    MigrationError,
+    psycopg.Error,
+    ValueError,
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Historical Flight Data Aggregator: ADS-B drops to TimescaleDB, served over gRPC.
+
+    Configuration comes from the environment (FLIGHTS_DATABASE_URL, FLIGHTS_LANDING_ROOT,
+    DAGSTER_HOME, ...); see the README.
+    """
+
+
+@cli.group()
+def db() -> None:
+    """The embedded PostgreSQL + TimescaleDB server in .flights/ (idempotent)."""
+
+
+def _print_status(state: localdb.LocalStatus) -> None:
+    word = "running" if state.running else "stopped" if state.initialised else "not created"
+    click.echo(f"database: {word}  data: {state.data_dir}")
+    click.echo(f"url: {state.url}")
+
+
+@db.command("up")
+def db_up() -> None:
+    """Start the local server, creating and building what is missing."""
+    _print_status(localdb.up())
+
+
+@db.command("down")
+def db_down() -> None:
+    """Stop the local server; data stays in .flights/."""
+    _print_status(localdb.down())
+
+
+@db.command("status")
+def db_status() -> None:
+    """Say whether the local server runs (exit status 3 when it does not)."""
+    state = localdb.status()
+    _print_status(state)
+    if not state.running:
+        sys.exit(3)
+
+
+@db.command("url")
+def db_url() -> None:
+    """Print the flight store's URL (FLIGHTS_DATABASE_URL or the local server), redacted."""
+    click.echo(settings.redact(settings.database_url()))
+
+
+@cli.command("migrate")
+def migrate_command() -> None:
+    """Apply the schema migrations in sql/migrations that the database lacks."""
+    with connect(settings.database_url()) as conn:
+        applied = migrate(conn)
+    if applied:
+        for migration in applied:
+            click.echo(f"applied {migration.version} {migration.name}")
+    else:
+        click.echo("schema is up to date")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except OPERATOR_ERRORS as exc:
+        message = str(exc).strip().splitlines()
+        line = message[0] if message else type(exc).__name__
+        if isinstance(exc, psycopg.OperationalError) and "refused" in line:
+            line += " (is the database up? `flights db up` starts the local one)"
+        click.echo(f"error: {line}", err=True)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""All SQL access: connections, migrations, writes, aggregates, retention and reads."""

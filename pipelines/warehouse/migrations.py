@@ -1,0 +1,85 @@
+"""Applies `sql/migrations/*.sql` in order, once each, recording what it applied.
+
+A migration may come in edition variants, `NNN_name.apache.sql` and `NNN_name.timescale.sql`:
+the Apache edition of TimescaleDB refuses continuous aggregates, so it gets plain rollup
+tables with the same names. Two processes migrating at once serialise on an advisory lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from pipelines.settings import SQL_DIR
+from pipelines.warehouse.sqlfiles import load_sql
+
+MIGRATIONS_DIR = SQL_DIR / "migrations"
+_NAME = re.compile(r"^(?P<version>\d{3})_(?P<name>[a-z0-9_]+?)(?:\.(?P<edition>apache|timescale))?\.sql$")
+# Any constant works; it only has to be the same in every process that migrates.
+_LOCK_KEY = 0x666C69676874
+
+
+class MigrationError(RuntimeError):
+    """The database cannot take the schema; the message says why."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def edition(conn: psycopg.Connection) -> str:
+    """`timescale` (continuous aggregates available) or `apache`."""
+    row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
+    return "timescale" if row and row[0] == "timescale" else "apache"
+
+
+def pending_for(edition_name: str, applied: set[str]) -> list[Migration]:
+    chosen: dict[str, Migration] = {}
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"migration file name not understood: {path.name}")
+        if match["edition"] not in (None, edition_name):
+            continue
+        chosen[match["version"]] = Migration(match["version"], match["name"], path)
+    return [m for v, m in sorted(chosen.items()) if v not in applied]
+
+
+def migrate(conn: psycopg.Connection) -> list[Migration]:
+    """Bring the schema up to date in one transaction; returns the migrations applied."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        available = conn.execute(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone()
+        if not available:
+            raise MigrationError(
+                "this database server has no TimescaleDB extension; use the embedded "
+                "server (`flights db up`) or point FLIGHTS_DATABASE_URL at a TimescaleDB"
+            )
+        try:
+            with conn.transaction():
+                conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        except psycopg.Error as exc:
+            raise MigrationError(f"TimescaleDB cannot be enabled on this database: {exc}") from exc
+        conn.execute(load_sql("schema_migrations"))
+        applied = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        todo = pending_for(edition(conn), applied)
+        for migration in todo:
+            conn.execute(migration.path.read_text())  # type: ignore[arg-type]
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+    return todo

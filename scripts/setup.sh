@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh machine: uv, the locked Python
+# environment, and (with --with-test-server) the npm packages of the licensed-edition test
+# server. TimescaleDB itself is built on first `flights db up`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export UV_PYTHON_DOWNLOADS=never
+
+if ! command -v uv >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check uv
+fi
+uv sync --locked --quiet
+
+if [ "${1:-}" = "--with-test-server" ]; then
+    if [ ! -d node_modules/@electric-sql/pglite ] || [ package-lock.json -nt node_modules ]; then
+        npm ci --legacy-peer-deps --no-audit --no-fund --loglevel=error
+    fi
+fi
