@@ -1,4 +1,5 @@
-"""The one Definitions object: every asset, check, job, schedule, sensor and resource."""
+"""The one Definitions object: every domain's assets, checks, jobs, schedules and sensors,
+with the resources they share."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ import dagster as dg
 
 from pipelines.resources import FlightStore
 
-defs = dg.Definitions(
-    resources={"flight_store": FlightStore(database_url=dg.EnvVar("FLIGHTS_DATABASE_URL"))},
+# Each domain module exposes a small `defs`; this is the only place that joins them.
+DOMAINS: list[dg.Definitions] = []
+
+defs = dg.Definitions.merge(
+    *DOMAINS,
+    dg.Definitions(
+        resources={"flight_store": FlightStore(database_url=dg.EnvVar("FLIGHTS_DATABASE_URL"))},
+    ),
 )
