@@ -39,12 +39,45 @@ class FlightDataServiceStub:
                 request_serializer=pipelines_dot_proto_dot_flight__pb2.FlightDataRequest.SerializeToString,
                 response_deserializer=pipelines_dot_proto_dot_flight__pb2.FlightDataResponse.FromString,
                 _registered_method=True)
+        self.StreamFlightData = channel.unary_stream(
+                '/flight.FlightDataService/StreamFlightData',
+                request_serializer=pipelines_dot_proto_dot_flight__pb2.StreamFlightDataRequest.SerializeToString,
+                response_deserializer=pipelines_dot_proto_dot_flight__pb2.FlightDataResponse.FromString,
+                _registered_method=True)
+        self.ListFlights = channel.unary_unary(
+                '/flight.FlightDataService/ListFlights',
+                request_serializer=pipelines_dot_proto_dot_flight__pb2.ListFlightsRequest.SerializeToString,
+                response_deserializer=pipelines_dot_proto_dot_flight__pb2.ListFlightsResponse.FromString,
+                _registered_method=True)
+        self.GetFlightSummary = channel.unary_unary(
+                '/flight.FlightDataService/GetFlightSummary',
+                request_serializer=pipelines_dot_proto_dot_flight__pb2.GetFlightSummaryRequest.SerializeToString,
+                response_deserializer=pipelines_dot_proto_dot_flight__pb2.GetFlightSummaryResponse.FromString,
+                _registered_method=True)
 
 
 class FlightDataServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def GetFlightData(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamFlightData(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFlights(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFlightSummary(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -57,6 +90,21 @@ def add_FlightDataServiceServicer_to_server(servicer, server):
                     servicer.GetFlightData,
                     request_deserializer=pipelines_dot_proto_dot_flight__pb2.FlightDataRequest.FromString,
                     response_serializer=pipelines_dot_proto_dot_flight__pb2.FlightDataResponse.SerializeToString,
+            ),
+            'StreamFlightData': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamFlightData,
+                    request_deserializer=pipelines_dot_proto_dot_flight__pb2.StreamFlightDataRequest.FromString,
+                    response_serializer=pipelines_dot_proto_dot_flight__pb2.FlightDataResponse.SerializeToString,
+            ),
+            'ListFlights': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFlights,
+                    request_deserializer=pipelines_dot_proto_dot_flight__pb2.ListFlightsRequest.FromString,
+                    response_serializer=pipelines_dot_proto_dot_flight__pb2.ListFlightsResponse.SerializeToString,
+            ),
+            'GetFlightSummary': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFlightSummary,
+                    request_deserializer=pipelines_dot_proto_dot_flight__pb2.GetFlightSummaryRequest.FromString,
+                    response_serializer=pipelines_dot_proto_dot_flight__pb2.GetFlightSummaryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -86,6 +134,87 @@ class FlightDataService:
             '/flight.FlightDataService/GetFlightData',
             pipelines_dot_proto_dot_flight__pb2.FlightDataRequest.SerializeToString,
             pipelines_dot_proto_dot_flight__pb2.FlightDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamFlightData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/flight.FlightDataService/StreamFlightData',
+            pipelines_dot_proto_dot_flight__pb2.StreamFlightDataRequest.SerializeToString,
+            pipelines_dot_proto_dot_flight__pb2.FlightDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFlights(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flight.FlightDataService/ListFlights',
+            pipelines_dot_proto_dot_flight__pb2.ListFlightsRequest.SerializeToString,
+            pipelines_dot_proto_dot_flight__pb2.ListFlightsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFlightSummary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/flight.FlightDataService/GetFlightSummary',
+            pipelines_dot_proto_dot_flight__pb2.GetFlightSummaryRequest.SerializeToString,
+            pipelines_dot_proto_dot_flight__pb2.GetFlightSummaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

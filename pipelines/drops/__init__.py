@@ -1,0 +1,6 @@
+"""Decoding of raw drops: one reader per format, all yielding the same columnar batches."""
+
+from pipelines.drops.batches import DropBatch, Rejected
+from pipelines.drops.files import DropFile, discover_drops, read_drop
+
+__all__ = ["DropBatch", "DropFile", "Rejected", "discover_drops", "read_drop"]

@@ -1,0 +1,140 @@
+"""Ingest one drop day: decode every file, validate, settle duplicates, store atomically.
+
+This is the plain function the Dagster asset and `flights ingest` both call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.drops import discover_drops, read_drop
+from pipelines.drops.batches import DEFAULT_BATCH_ROWS, POSITION_COLUMNS, Rejected
+from pipelines.drops.files import partition_fingerprint
+from pipelines.quality.duplicates import CONTENT_COLUMNS, PartitionKeys, superseded_reason
+from pipelines.quality.validate import validate_batch
+from pipelines.warehouse.connection import connect
+from pipelines.warehouse.partition_load import PartitionLoad
+
+Progress = Callable[[int, int], None]  # (bytes of files done, rows read so far)
+
+
+@dataclass
+class PartitionReport:
+    """What a run did with every row it read: read = stored + quarantined + duplicates."""
+
+    day: date
+    files: int
+    bytes: int
+    rows_read: int
+    rows_stored: int
+    rows_quarantined: int
+    duplicates: int
+    flights: int
+    seconds: float
+    min_timestamp: datetime | None
+    max_timestamp: datetime | None
+    fingerprint: str
+    reject_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows_read / self.seconds if self.seconds else 0.0
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows_read == self.rows_stored + self.rows_quarantined + self.duplicates
+
+    @property
+    def reject_rate(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+
+def _reason_kind(reason: str) -> str:
+    """The reason without the values, for counting (`latitude fails in_range(-90, 90)`)."""
+    return "; ".join(part.split(":")[0] if "duplicate" in part or "fails" not in part
+                     else part.rsplit(":", 1)[0] for part in reason.split("; "))
+
+
+def _settle_seen(load: PartitionLoad, seen: pd.DataFrame, source: str
+                 ) -> tuple[pd.DataFrame, int, list[Rejected]]:
+    """Rows whose key an earlier batch of this day stored: exact repeats are counted, other
+    content replaces the stored record, which goes to quarantine."""
+    stored = load.stored_points(seen)
+    if stored.empty:
+        return seen, 0, []
+    merged = seen.merge(stored, on=["flight_id", "timestamp"], how="left",
+                        suffixes=("", "_stored"), indicator=True)
+    had = merged["_merge"] == "both"
+    same = had.copy()
+    for column in CONTENT_COLUMNS:
+        a, b = merged[column], merged[f"{column}_stored"]
+        same &= (a.isna() & b.isna()) | (a.astype(object) == b.astype(object)).fillna(False)
+    rejects = []
+    for row in merged[had & ~same].to_dict("records"):
+        earlier = {c: row[f"{c}_stored"] for c in CONTENT_COLUMNS}
+        earlier.update(flight_id=row["flight_id"], timestamp=row["timestamp"])
+        rejects.append(Rejected(
+            source, "earlier record of this day: "
+            + superseded_reason(row, source, int(row["record"])),
+            pd.Series(earlier).to_json(date_format="iso")))
+    keep = seen[~same.to_numpy()]
+    return keep, int(same.sum()), rejects
+
+
+def ingest_partition(database_url: str, day: date, landing_root: Path, *,
+                     batch_rows: int = DEFAULT_BATCH_ROWS,
+                     progress: Progress | None = None) -> PartitionReport:
+    """Load every drop of `day` in one transaction and return its counts."""
+    started = time.perf_counter()
+    files = discover_drops(landing_root, day)
+    fingerprint = partition_fingerprint(files)
+    keys = PartitionKeys()
+    reasons: Counter[str] = Counter()
+    rows_read = done_bytes = 0
+    flights: set[str] = set()
+    with connect(database_url) as conn:
+        conn.execute("SET temp_buffers = '256MB'")  # staging stays in memory
+        with PartitionLoad(conn, day) as load:
+            for drop in files:
+                for batch in read_drop(drop, landing_root, batch_rows):
+                    rows_read += batch.rows_read
+                    checked = validate_batch(batch)
+                    split = keys.split(checked.good, drop.name)
+                    rejects = checked.rejected + split.conflicting
+                    load.count_duplicates(split.exact_duplicates)
+                    load.write_positions(split.new, may_conflict=False)
+                    if not split.seen.empty:
+                        seen, exact, superseded = _settle_seen(load, split.seen, drop.name)
+                        load.count_duplicates(exact)
+                        load.write_positions(seen, may_conflict=True)
+                        rejects += superseded
+                        # The superseded record was counted as stored; it is quarantined now.
+                        load.counts.rows_stored -= len(superseded)
+                    load.quarantine(rejects)
+                    load.note_metadata(checked.good)
+                    flights.update(checked.good["flight_id"].unique())
+                    reasons.update(_reason_kind(r.reason) for r in rejects)
+                    if progress:
+                        progress(done_bytes, rows_read)
+                done_bytes += drop.size
+                if progress:
+                    progress(done_bytes, rows_read)
+            counts = load.finish(files=len(files), rows_read=rows_read,
+                                 fingerprint=fingerprint)
+    return PartitionReport(
+        day=day, files=len(files), bytes=done_bytes, rows_read=rows_read,
+        rows_stored=counts.rows_stored, rows_quarantined=counts.rows_quarantined,
+        duplicates=counts.duplicates, flights=len(flights),
+        seconds=time.perf_counter() - started, min_timestamp=counts.min_timestamp,
+        max_timestamp=counts.max_timestamp, fingerprint=fingerprint, reject_reasons=reasons,
+    )
+
+
+__all__ = ["POSITION_COLUMNS", "PartitionReport", "ingest_partition"]

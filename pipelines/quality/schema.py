@@ -1,0 +1,77 @@
+"""The one definition of a valid position report, as a Pandera schema.
+
+Plausible ranges (documented in the README):
+- latitude -90..90, longitude -180..180 (degrees, WGS 84);
+- altitude -2,000..80,000 ft: below the lowest airfields (Dead Sea area, about -1,400 ft)
+  up to above the highest-flying aircraft that report ADS-B; whole feet;
+- airspeed 0..2,000 kt, whole knots (ground speed in a jet stream exceeds 700 kt);
+- track 0..360 degrees; vertical rate -30,000..30,000 ft/min;
+- timestamp parsed, UTC, not more than 5 minutes in the future (clock skew);
+- flight_id 1 to 12 characters; metadata text within its column's length.
+The same schema feeds the column schema shown in the Dagster UI.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pandera.pandas as pa
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def _whole(series: pd.Series) -> pd.Series:
+    return series.isna() | (series == series.round())
+
+
+def _not_in_future(series: pd.Series) -> pd.Series:
+    return series <= pd.Timestamp(datetime.now(UTC) + FUTURE_TOLERANCE)
+
+
+def _text(max_len: int, description: str, *, nullable: bool = True) -> pa.Column:
+    checks = [pa.Check.str_length(1 if not nullable else 0, max_len)]
+    return pa.Column("string", checks, nullable=nullable, description=description)
+
+
+POSITION_SCHEMA = pa.DataFrameSchema(
+    {
+        "flight_id": _text(12, "Flight identifier (Flightradar24 id or derived)", nullable=False),
+        "timestamp": pa.Column(
+            "datetime64[ns, UTC]",
+            pa.Check(_not_in_future, name="not_in_future", error="timestamp in the future"),
+            nullable=False,
+            description="Time of the position report, UTC",
+        ),
+        "latitude": pa.Column("Float64", pa.Check.in_range(-90, 90), nullable=False,
+                              description="Degrees north, WGS 84"),
+        "longitude": pa.Column("Float64", pa.Check.in_range(-180, 180), nullable=False,
+                               description="Degrees east, WGS 84"),
+        "altitude": pa.Column(
+            "Float64",
+            [pa.Check.in_range(-2_000, 80_000),
+             pa.Check(_whole, name="whole_number", error="not a whole number")],
+            nullable=True, description="Barometric altitude, feet",
+        ),
+        "airspeed": pa.Column(
+            "Float64",
+            [pa.Check.in_range(0, 2_000),
+             pa.Check(_whole, name="whole_number", error="not a whole number")],
+            nullable=True, description="Speed, knots",
+        ),
+        "track": pa.Column("Float64", pa.Check.in_range(0, 360), nullable=True,
+                           description="Track over ground, degrees from north"),
+        "vertical_rate": pa.Column("Float64", pa.Check.in_range(-30_000, 30_000),
+                                   nullable=True, description="Vertical rate, feet per minute"),
+        "on_ground": pa.Column("boolean", nullable=True, description="Aircraft on the ground"),
+        "squawk": _text(4, "Transponder code"),
+        "airline": _text(128, "Operating airline"),
+        "flight_number": _text(16, "Commercial flight number"),
+        "departure_airport": _text(8, "Departure airport code"),
+        "arrival_airport": _text(8, "Arrival airport code"),
+        "icao24": _text(6, "ICAO 24-bit aircraft address, hex"),
+        "callsign": _text(8, "Callsign as broadcast"),
+    },
+    strict=False,
+    name="position_report",
+)

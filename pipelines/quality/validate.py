@@ -1,0 +1,72 @@
+"""Split a decoded batch into rows to store and rows to quarantine, each with its reasons.
+
+Pandera runs lazily, so one bad value rejects its row, never the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+from pipelines.drops.batches import DropBatch, Rejected
+from pipelines.quality.schema import POSITION_SCHEMA
+
+_INTEGER_COLUMNS = ("altitude", "airspeed", "vertical_rate")
+_RAW_FIELDS = [c for c in POSITION_SCHEMA.columns if c != "timestamp"]
+
+
+@dataclass
+class ValidatedBatch:
+    good: pd.DataFrame
+    rejected: list[Rejected]
+
+
+def _reason(column: str, check: str, failure: object) -> str:
+    if column == "timestamp" and check == "not_nullable":
+        return "timestamp missing or not ISO 8601 / UNIX epoch seconds"
+    if check == "not_nullable":
+        return f"{column} is missing"
+    return f"{column} fails {check}: {failure!r}"
+
+
+def raw_record(row: dict) -> str:
+    """The record as JSON of its decoded fields, the timestamp as it was written."""
+    fields = {k: row[k] for k in _RAW_FIELDS if k in row and not pd.isna(row[k])}
+    fields["timestamp"] = row.get("raw_timestamp")
+    return json.dumps(fields, default=str, ensure_ascii=False)
+
+
+def validate_batch(batch: DropBatch) -> ValidatedBatch:
+    """Good rows (storage types) and one Rejected per bad row with all its reasons."""
+    frame = batch.frame
+    rejected = list(batch.rejected)
+    if frame.empty:
+        return ValidatedBatch(frame, rejected)
+    try:
+        POSITION_SCHEMA.validate(frame, lazy=True)
+        bad_reasons: dict[int, list[str]] = {}
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+        row_cases = cases[cases["index"].notna()]
+        if len(row_cases) < len(cases):
+            raise  # a column-level failure is a reader bug, not bad input
+        bad_reasons = {}
+        for idx, column, check, failure in zip(row_cases["index"], row_cases["column"],
+                                               row_cases["check"], row_cases["failure_case"],
+                                               strict=True):
+            bad_reasons.setdefault(int(idx), []).append(_reason(column, str(check), failure))
+    if bad_reasons:
+        bad = frame.loc[sorted(bad_reasons)]
+        for idx, row in zip(bad.index, bad.to_dict("records"), strict=True):
+            rejected.append(Rejected(
+                batch.source_file, "; ".join(dict.fromkeys(bad_reasons[idx])),
+                raw_record(row), int(row["record"]),
+                None if pd.isna(row["byte_offset"]) else int(row["byte_offset"]),
+            ))
+        frame = frame.drop(index=bad.index)
+    good = frame.astype({c: "Int64" for c in _INTEGER_COLUMNS})
+    return ValidatedBatch(good, rejected)
+

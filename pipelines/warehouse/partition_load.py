@@ -1,0 +1,167 @@
+"""One partition's write: everything a run of one drop day stores, in one transaction.
+
+A run killed at any point leaves the previous state (nothing is committed before the end),
+and two runs of the same day queue on an advisory lock instead of interleaving. The first
+load of a day COPYs batches straight into the hypertable; a batch that meets stored rows, and
+every batch of a re-run, goes through a staging table and an upsert that skips unchanged rows.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import TracebackType
+
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from psycopg import errors, sql
+
+from pipelines.drops.batches import METADATA_COLUMNS, POSITION_COLUMNS, Rejected
+from pipelines.warehouse.sqlfiles import load_sql
+
+_CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+_COPY_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in POSITION_COLUMNS)
+_QUARANTINE_COLUMNS = ("partition_day", "source_file", "line", "byte_offset", "reason",
+                       "raw_record")
+# Stable key for the day's advisory lock: partitions never share one.
+_LOCK_NAMESPACE = 0x464C54
+
+
+def csv_block(frame: pd.DataFrame, columns: Iterable[str]) -> bytes:
+    """Rows as CSV for COPY, formatted in Arrow's C++ writer (NULL is an unquoted empty)."""
+    table = pa.Table.from_pandas(frame[list(columns)], preserve_index=False)
+    out = io.BytesIO()
+    pacsv.write_csv(table, out, _CSV)
+    return out.getvalue()
+
+
+@dataclass
+class LoadCounts:
+    rows_stored: int = 0
+    rows_quarantined: int = 0
+    duplicates: int = 0
+    min_timestamp: datetime | None = None
+    max_timestamp: datetime | None = None
+
+
+class PartitionLoad:
+    """Owns the connection's transaction for one partition day; use as a context manager."""
+
+    def __init__(self, conn: psycopg.Connection, day: date) -> None:
+        self.conn = conn
+        self.day = day
+        self.counts = LoadCounts()
+        self._tx: psycopg.Transaction | None = None
+        self._rerun = False
+        self._stage_ready = False
+        self._metadata: dict[str, dict[str, str]] = {}
+
+    def __enter__(self) -> PartitionLoad:
+        self._tx = self.conn.transaction()
+        self._tx.__enter__()
+        self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                          (_LOCK_NAMESPACE, self.day.toordinal()))
+        self.conn.execute("DELETE FROM quarantine WHERE partition_day = %s", (self.day,))
+        row = self.conn.execute("SELECT 1 FROM partition_loads WHERE partition_day = %s",
+                                (self.day,)).fetchone()
+        self._rerun = row is not None
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        assert self._tx is not None
+        self._tx.__exit__(exc_type, exc, tb)
+
+    # -- positions ---------------------------------------------------------------------
+    def write_positions(self, frame: pd.DataFrame, *, may_conflict: bool) -> None:
+        """Store a batch whose keys are unique within it."""
+        if frame.empty:
+            return
+        block = csv_block(frame, POSITION_COLUMNS)
+        if not (self._rerun or may_conflict):
+            try:
+                with self.conn.transaction():
+                    self._copy("flight_data", block)
+            except errors.UniqueViolation:
+                pass  # stored by another day's drop: upsert below instead
+            else:
+                self._count_stored(frame)
+                return
+        self._upsert(block)
+        self._count_stored(frame)
+
+    def stored_points(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The stored rows with the same keys as `frame` (for duplicates across batches)."""
+        cur = self.conn.execute(load_sql("ingest/stored_points"), {
+            "flight_ids": frame["flight_id"].tolist(),
+            "timestamps": [ts.to_pydatetime() for ts in frame["timestamp"]],
+        })
+        names = [d.name for d in cur.description or []]
+        return pd.DataFrame(cur.fetchall(), columns=names)
+
+    def _copy(self, table: str, block: bytes) -> None:
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier(table), _COPY_COLUMNS)
+        with self.conn.cursor().copy(statement) as copy:
+            copy.write(block)
+
+    def _upsert(self, block: bytes) -> None:
+        if not self._stage_ready:
+            self.conn.execute(load_sql("ingest/create_stage"))
+            self._stage_ready = True
+        else:
+            self.conn.execute("TRUNCATE ingest_stage")
+        self._copy("ingest_stage", block)
+        self.conn.execute(load_sql("ingest/upsert_stage"))
+
+    def _count_stored(self, frame: pd.DataFrame) -> None:
+        c = self.counts
+        c.rows_stored += len(frame)
+        low, high = frame["timestamp"].min().to_pydatetime(), frame["timestamp"].max()
+        c.min_timestamp = low if c.min_timestamp is None else min(c.min_timestamp, low)
+        high = high.to_pydatetime()
+        c.max_timestamp = high if c.max_timestamp is None else max(c.max_timestamp, high)
+
+    # -- metadata ----------------------------------------------------------------------
+    def note_metadata(self, frame: pd.DataFrame) -> None:
+        """Remember each flight's latest known metadata; written once at the end."""
+        latest = frame.groupby("flight_id", sort=False)[list(METADATA_COLUMNS)].last()
+        for flight_id, values in zip(latest.index, latest.to_dict("records"), strict=True):
+            known = self._metadata.setdefault(flight_id, {})
+            known.update({k: v for k, v in values.items() if isinstance(v, str) and v})
+
+    # -- quarantine --------------------------------------------------------------------
+    def quarantine(self, rejects: list[Rejected]) -> None:
+        if not rejects:
+            return
+        statement = sql.SQL("COPY quarantine ({}) FROM STDIN").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in _QUARANTINE_COLUMNS))
+        with self.conn.cursor().copy(statement) as copy:
+            for r in rejects:
+                copy.write_row((self.day, r.source_file, r.line, r.byte_offset, r.reason,
+                                r.raw_record))
+        self.counts.rows_quarantined += len(rejects)
+
+    def count_duplicates(self, n: int) -> None:
+        self.counts.duplicates += n
+
+    # -- the end -----------------------------------------------------------------------
+    def finish(self, *, files: int, rows_read: int, fingerprint: str) -> LoadCounts:
+        """Write metadata and the ledger row; the commit happens on leaving the block."""
+        with self.conn.cursor() as cur:
+            cur.executemany(load_sql("ingest/upsert_metadata"), [
+                {"flight_id": fid, **{c: meta.get(c) for c in METADATA_COLUMNS}}
+                for fid, meta in self._metadata.items()
+            ])
+        c = self.counts
+        self.conn.execute(load_sql("ingest/record_load"), {
+            "partition_day": self.day, "files": files, "rows_read": rows_read,
+            "rows_stored": c.rows_stored, "rows_quarantined": c.rows_quarantined,
+            "duplicates": c.duplicates, "min_timestamp": c.min_timestamp,
+            "max_timestamp": c.max_timestamp, "fingerprint": fingerprint,
+        })
+        return c
