@@ -8,6 +8,7 @@ import click
 import psycopg
 
 from pipelines import localdb, settings
+from pipelines.ingest_cli import ingest
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import MigrationError, migrate
 
@@ -77,6 +78,9 @@ def migrate_command() -> None:
             click.echo(f"applied {migration.version} {migration.name}")
     else:
         click.echo("schema is up to date")
+
+
+cli.add_command(ingest)
 
 
 def main() -> None:

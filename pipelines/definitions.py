@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.resources import FlightStore
+from pipelines import settings
+from pipelines.assets import ingest, landing_sensor
+from pipelines.resources import FlightStore, LandingZone
 
 # Each domain module exposes a small `defs`; this is the only place that joins them.
-DOMAINS: list[dg.Definitions] = []
+DOMAINS: list[dg.Definitions] = [ingest.defs, landing_sensor.defs]
 
 defs = dg.Definitions.merge(
     *DOMAINS,
     dg.Definitions(
-        resources={"flight_store": FlightStore(database_url=dg.EnvVar("FLIGHTS_DATABASE_URL"))},
+        resources={
+            "flight_store": FlightStore(database_url=dg.EnvVar("FLIGHTS_DATABASE_URL")),
+            "landing": LandingZone(root=dg.EnvVar("FLIGHTS_LANDING_ROOT"),
+                                   max_reject_rate=settings.max_reject_rate()),
+        },
     ),
 )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
 from urllib.parse import urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +62,16 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def max_reject_rate() -> float:
+    """Above this share of quarantined rows a partition's check fails and blocks downstream."""
+    return float(os.environ.get("FLIGHTS_MAX_REJECT_RATE", "0.05"))
+
+
+def export_defaults() -> None:
+    """Put the effective configuration into the environment, for Dagster's EnvVar lookups."""
+    os.environ.setdefault("FLIGHTS_DATABASE_URL", database_url())
+    os.environ.setdefault("FLIGHTS_LANDING_ROOT", str(landing_root()))
+    os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
+    os.environ.setdefault("DAGSTER_POSTGRES_URL", dagster_database_url())

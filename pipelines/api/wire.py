@@ -37,7 +37,7 @@ def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ).astype(np.uint8)
     nonzero = groups != 0
     # Index of the highest non-zero group, plus one (at least one byte).
-    lengths = np.maximum(_MAX_VARINT - np.argmax(nonzero[:, ::-1], axis=1), 1)
+    lengths = _MAX_VARINT - np.argmax(nonzero[:, ::-1], axis=1)
     lengths[~nonzero.any(axis=1)] = 1
     groups[np.arange(_MAX_VARINT) < (lengths - 1)[:, None]] |= 0x80
     return groups, lengths
@@ -88,10 +88,12 @@ class _Segments:
 def iso_timestamps(times_us: np.ndarray) -> np.ndarray:
     """ISO 8601 UTC with a `Z`, as bytes: whole seconds plain, fractions to the microsecond."""
     stamps = times_us.astype("datetime64[us]")
-    text = np.datetime_as_string(stamps, unit="s", timezone="UTC").astype(object)
+    text = np.datetime_as_string(stamps, unit="s", timezone="UTC")
     fractional = times_us % 1_000_000 != 0
     if fractional.any():
-        text[fractional] = np.datetime_as_string(stamps[fractional], unit="us", timezone="UTC")
+        fine = np.datetime_as_string(stamps[fractional], unit="us", timezone="UTC")
+        text = text.astype(fine.dtype)
+        text[fractional] = fine
     return text.astype("S")
 
 

@@ -62,11 +62,12 @@ def _decode(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
             return None, f"{name} is not a number"
     for name in (*_TEXTS, "timestamp"):
         value = obj.get(name)
-        if value is not None and not isinstance(value, str):
-            if name == "timestamp" and isinstance(value, int | float) and not isinstance(value, bool):
-                obj[name] = str(value)
-                continue
-            return None, f"{name} is not a string"
+        if value is None or isinstance(value, str):
+            continue
+        if name == "timestamp" and isinstance(value, int | float) and not isinstance(value, bool):
+            obj[name] = str(value)  # epoch seconds written as a JSON number
+            continue
+        return None, f"{name} is not a string"
     return obj, None
 
 

@@ -18,7 +18,9 @@ from pipelines.settings import SQL_DIR
 from pipelines.warehouse.sqlfiles import load_sql
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
-_NAME = re.compile(r"^(?P<version>\d{3})_(?P<name>[a-z0-9_]+?)(?:\.(?P<edition>apache|timescale))?\.sql$")
+_NAME = re.compile(
+    r"^(?P<version>\d{3})_(?P<name>[a-z0-9_]+?)(?:\.(?P<edition>apache|timescale))?\.sql$"
+)
 # Any constant works; it only has to be the same in every process that migrates.
 _LOCK_KEY = 0x666C69676874
 

@@ -1,0 +1,159 @@
+"""Drops of a day into `flight_data` and `flight_metadata`, with the checks an operator reads.
+
+One multi-asset writes both tables in one transaction (a partition is all or nothing); its
+checks run in the same step from the counts it just produced, so they always describe the
+partition that was written.
+"""
+
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+
+import dagster as dg
+import psycopg
+
+from pipelines.ingest import PartitionReport, ingest_partition
+from pipelines.partitions import DAILY
+from pipelines.quality.schema import POSITION_SCHEMA
+from pipelines.resources import FlightStore, LandingZone
+from pipelines.warehouse.sqlfiles import load_sql
+
+WRITE_POOL = "flight_store_writes"
+
+COLUMN_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn(name, str(column.dtype), description=column.description or "",
+                   constraints=dg.TableColumnConstraints(nullable=column.nullable,
+                                                         other=[str(c) for c in column.checks]))
+    for name, column in POSITION_SCHEMA.columns.items()
+])
+
+CHECKS = [
+    dg.AssetCheckSpec("rows_reconcile", asset="flight_data", blocking=True,
+                      description="Rows read = rows stored + rows quarantined + exact "
+                                  "duplicates, for the partition just written."),
+    dg.AssetCheckSpec("reject_rate", asset="flight_data", blocking=True,
+                      description="Share of quarantined rows stays under the configured "
+                                  "threshold (FLIGHTS_MAX_REJECT_RATE); above it downstream "
+                                  "aggregates wait for an operator."),
+    dg.AssetCheckSpec("unique_keys", asset="flight_data",
+                      description="No (flight_id, timestamp) stored twice in the window the "
+                                  "partition touched."),
+]
+
+
+def _reasons_table(report: PartitionReport) -> str:
+    if not report.reject_reasons:
+        return "No rows quarantined."
+    lines = ["| reason | rows |", "|---|---:|"]
+    lines += [f"| {reason} | {n} |" for reason, n in report.reject_reasons.most_common(20)]
+    return "\n".join(lines)
+
+
+def _points_per_hour(conn: psycopg.Connection, report: PartitionReport) -> str:
+    if report.min_timestamp is None:
+        return "No points stored."
+    rows = conn.execute(load_sql("ingest/points_per_hour"),
+                        (report.min_timestamp, report.max_timestamp)).fetchall()
+    lines = ["| hour (UTC) | points |", "|---|---:|"]
+    lines += [f"| {hour:%Y-%m-%d %H:00} | {n} |" for hour, n in rows]
+    return "\n".join(lines)
+
+
+def _duplicate_keys(conn: psycopg.Connection, report: PartitionReport) -> int:
+    if report.min_timestamp is None:
+        return 0
+    row = conn.execute(load_sql("ingest/duplicate_keys"),
+                       (report.min_timestamp, report.max_timestamp)).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "flight_data", group_name="flights", kinds={"timescaledb"},
+            description="Position reports (hypertable, one-day chunks): one row per flight "
+                        "and instant, altitude in feet and speed in knots.",
+            metadata={"dagster/column_schema": COLUMN_SCHEMA},
+            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48),
+                                                            warn_window=timedelta(hours=30)),
+        ),
+        dg.AssetSpec("flight_metadata", group_name="flights", kinds={"timescaledb"},
+                     description="One row per flight: airline, flight number, airports, "
+                                 "aircraft address and callsign; later drops fill gaps."),
+    ],
+    check_specs=CHECKS,
+    partitions_def=DAILY,
+    pool=WRITE_POOL,
+    can_subset=False,
+)
+def ingest_drops(context: dg.AssetExecutionContext, flight_store: FlightStore,
+                 landing: LandingZone) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Decode, validate and store every drop of the partition's day, atomically."""
+    day = date.fromisoformat(context.partition_key)
+    try:
+        report = ingest_partition(
+            flight_store.database_url, day, landing.path,
+            progress=lambda done, rows: context.log.debug(f"{rows} rows read, {done} bytes"),
+        )
+    except psycopg.OperationalError as exc:
+        # The transaction rolled back, so trying again is safe; a broken server is retried
+        # a few times with backoff before the run fails.
+        raise dg.RetryRequested(max_retries=3, seconds_to_wait=5) from exc
+    context.log.info(
+        f"{day}: {report.files} files, {report.rows_read} read, {report.rows_stored} stored, "
+        f"{report.rows_quarantined} quarantined, {report.duplicates} duplicates")
+    with flight_store.connection() as conn:
+        per_hour = _points_per_hour(conn, report)
+        duplicate_keys = _duplicate_keys(conn, report)
+    counts = {
+        "files": report.files,
+        "rows_read": report.rows_read,
+        "rows_stored": report.rows_stored,
+        "rows_quarantined": report.rows_quarantined,
+        "duplicates": report.duplicates,
+    }
+    yield dg.MaterializeResult(asset_key="flight_data", metadata={
+        **counts,
+        "flights": report.flights,
+        "seconds": round(report.seconds, 3),
+        "rows_per_second": round(report.rows_per_second),
+        "first_point": str(report.min_timestamp),
+        "last_point": str(report.max_timestamp),
+        "reject_reasons": dg.MetadataValue.md(_reasons_table(report)),
+        "points_per_hour": dg.MetadataValue.md(per_hour),
+        "dagster/row_count": report.rows_stored,
+        "dagster/column_schema": COLUMN_SCHEMA,
+    })
+    yield dg.MaterializeResult(asset_key="flight_metadata",
+                               metadata={"flights": report.flights})
+    yield dg.AssetCheckResult(
+        check_name="rows_reconcile", asset_key="flight_data", passed=report.reconciles,
+        metadata={**counts, "equation": "read = stored + quarantined + duplicates"})
+    yield dg.AssetCheckResult(
+        check_name="reject_rate", asset_key="flight_data",
+        passed=report.reject_rate <= landing.max_reject_rate,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"reject_rate": round(report.reject_rate, 6),
+                  "threshold": landing.max_reject_rate,
+                  "reasons": json.dumps(dict(report.reject_reasons.most_common(10)))})
+    yield dg.AssetCheckResult(
+        check_name="unique_keys", asset_key="flight_data", passed=duplicate_keys == 0,
+        metadata={"duplicate_keys": duplicate_keys})
+
+
+ingest_job = dg.define_asset_job(
+    "ingest_job", selection=[ingest_drops], partitions_def=DAILY,
+    description="Ingest one drop day (a partition) or a range of them (a backfill).",
+)
+
+daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
+    ingest_job, hour_of_day=1, minute_of_hour=15,
+    description="Every day at 01:15 UTC, ingest yesterday's drops.",
+)
+
+defs = dg.Definitions(
+    assets=[ingest_drops],
+    jobs=[ingest_job],
+    schedules=[daily_ingest_schedule],
+)

@@ -1,0 +1,53 @@
+"""The landing-zone sensor: a run for each day whose files are new or changed.
+
+The cursor maps each day folder to a fingerprint of its files (names, sizes, modification
+times), so an unchanged day is never requested twice and a rewritten file is noticed.
+"""
+
+
+import json
+from datetime import date
+
+import dagster as dg
+
+from pipelines.assets.ingest import ingest_job
+from pipelines.drops.files import discover_drops, partition_fingerprint
+from pipelines.partitions import DAILY
+from pipelines.resources import LandingZone
+
+
+def _day(name: str) -> date | None:
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=60,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Requests an ingest run for every landing-zone day whose files are "
+                       "new or changed since the last request.")
+def landing_zone_sensor(context: dg.SensorEvaluationContext,
+                        landing: LandingZone) -> dg.SensorResult:
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    valid = set(DAILY.get_partition_keys())
+    requests, skipped = [], []
+    root = landing.path
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    for folder in folders:
+        day = _day(folder.name)
+        if day is None or folder.name not in valid:
+            skipped.append(folder.name)
+            continue
+        fingerprint = partition_fingerprint(discover_drops(root, day))
+        if seen.get(folder.name) == fingerprint:
+            continue
+        seen[folder.name] = fingerprint
+        requests.append(dg.RunRequest(partition_key=folder.name,
+                                      run_key=f"{folder.name}:{fingerprint}"))
+    if skipped:
+        context.log.warning(f"ignored folders that are not a partition day: {skipped[:10]}")
+    return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
+
+
+defs = dg.Definitions(sensors=[landing_zone_sensor])
