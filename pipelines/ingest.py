@@ -57,9 +57,9 @@ class PartitionReport:
 
 
 def _reason_kind(reason: str) -> str:
-    """The reason without the values, for counting (`latitude fails in_range(-90, 90)`)."""
-    return "; ".join(part.split(":")[0] if "duplicate" in part or "fails" not in part
-                     else part.rsplit(":", 1)[0] for part in reason.split("; "))
+    """The reason without the values, for counting (`latitude: in_range(-90, 90)`)."""
+    return "; ".join(part.split(" (got ")[0].split(": superseded")[0]
+                     for part in reason.split("; "))
 
 
 def _settle_seen(load: PartitionLoad, seen: pd.DataFrame, source: str

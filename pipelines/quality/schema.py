@@ -39,7 +39,7 @@ POSITION_SCHEMA = pa.DataFrameSchema(
         "flight_id": _text(12, "Flight identifier (Flightradar24 id or derived)", nullable=False),
         "timestamp": pa.Column(
             "datetime64[ns, UTC]",
-            pa.Check(_not_in_future, name="not_in_future", error="timestamp in the future"),
+            pa.Check(_not_in_future, name="not_in_future", error="in the future"),
             nullable=False,
             description="Time of the position report, UTC",
         ),

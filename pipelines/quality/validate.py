@@ -26,10 +26,10 @@ class ValidatedBatch:
 
 def _reason(column: str, check: str, failure: object) -> str:
     if column == "timestamp" and check == "not_nullable":
-        return "timestamp missing or not ISO 8601 / UNIX epoch seconds"
+        return "timestamp missing, out of range, or not ISO 8601 / UNIX epoch seconds"
     if check == "not_nullable":
         return f"{column} is missing"
-    return f"{column} fails {check}: {failure!r}"
+    return f"{column}: {check} (got {failure!r})"
 
 
 def raw_record(row: dict) -> str:

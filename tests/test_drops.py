@@ -1,0 +1,156 @@
+"""Decoding without a database: the readers, their rejects, and their bounded batches."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipelines.drops import discover_drops, read_drop
+from pipelines.quality.validate import validate_batch
+from tests.drops_factory import framed, message, write_jsonl, write_pb
+
+DAY = date(2024, 3, 1)
+
+
+def read_all(root: Path, batch_rows: int = 100_000) -> tuple[int, list, list]:
+    frames, rejects, read = [], [], 0
+    for drop in discover_drops(root, DAY):
+        for batch in read_drop(drop, root, batch_rows):
+            read += batch.rows_read
+            checked = validate_batch(batch)
+            frames.append(checked.good)
+            rejects += checked.rejected
+    return read, frames, rejects
+
+
+def test_pb_and_jsonl_of_the_same_messages_decode_alike(tmp_path: Path) -> None:
+    msgs = [message(i) for i in range(50)]
+    write_pb(tmp_path / "2024-03-01" / "a.pb", msgs)
+    write_jsonl(tmp_path / "2024-03-01" / "b.jsonl.gz", [])
+    (tmp_path / "2024-03-01" / "b.jsonl.gz").write_bytes(gzip.compress(
+        "\n".join(__import__("google.protobuf.json_format", fromlist=["x"]).MessageToJson(
+            m, indent=None, preserving_proto_field_name=True) for m in msgs).encode()))
+    read, frames, rejects = read_all(tmp_path)
+    assert read == 100 and rejects == []
+    pb, js = frames
+    cols = ["flight_id", "timestamp", "latitude", "longitude", "altitude", "airspeed"]
+    assert pb[cols].reset_index(drop=True).equals(js[cols].reset_index(drop=True))
+
+
+def test_batches_are_bounded_and_the_result_does_not_depend_on_batch_size(tmp_path: Path) -> None:
+    write_pb(tmp_path / "2024-03-01" / "a.pb.gz", [message(i) for i in range(1000)], gz=True)
+    _, small, _ = read_all(tmp_path, batch_rows=64)
+    _, large, _ = read_all(tmp_path, batch_rows=10_000)
+    assert max(len(f) for f in small) <= 64
+    assert sum(len(f) for f in small) == 1000
+    joined = __import__("pandas").concat(small).reset_index(drop=True)
+    assert joined.equals(large[0].reset_index(drop=True))
+
+
+def test_timestamps_iso_with_zone_and_epoch_seconds(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "2024-03-01" / "t.jsonl", [
+        {"flight_id": "f1", "latitude": 1, "longitude": 2, "timestamp": "2024-03-01T10:00:00Z"},
+        {"flight_id": "f1", "latitude": 1, "longitude": 2,
+         "timestamp": "2024-03-01T12:00:01+02:00"},
+        {"flight_id": "f1", "latitude": 1, "longitude": 2, "timestamp": "1709287202"},
+        {"flight_id": "f1", "latitude": 1, "longitude": 2, "timestamp": 1709287203},
+    ])
+    _, frames, rejects = read_all(tmp_path)
+    assert rejects == []
+    seconds = [ts.isoformat() for ts in frames[0]["timestamp"]]
+    assert seconds == ["2024-03-01T10:00:00+00:00", "2024-03-01T10:00:01+00:00",
+                       "2024-03-01T10:00:02+00:00", "2024-03-01T10:00:03+00:00"]
+
+
+def test_a_truncated_stream_keeps_what_came_before_and_records_the_rest(tmp_path: Path) -> None:
+    data = framed(message(i) for i in range(10))
+    (tmp_path / "2024-03-01").mkdir()
+    (tmp_path / "2024-03-01" / "cut.pb").write_bytes(data[:-7])
+    read, frames, rejects = read_all(tmp_path)
+    assert sum(len(f) for f in frames) == 9
+    assert len(rejects) == 1 and read == 10
+    assert rejects[0].reason.startswith("truncated message")
+    assert rejects[0].line == 10 and rejects[0].byte_offset is not None
+
+
+def test_a_corrupt_message_is_rejected_and_the_stream_goes_on(tmp_path: Path) -> None:
+    good = framed([message(0)])
+    bad_payload = b"\x0a\xff\xff\xff\xff\x0f"  # field 1 claims 4 GB
+    data = good + bytes([len(bad_payload)]) + bad_payload + framed([message(1)])
+    (tmp_path / "2024-03-01").mkdir()
+    (tmp_path / "2024-03-01" / "x.pb").write_bytes(data)
+    read, frames, rejects = read_all(tmp_path)
+    assert read == 3 and sum(len(f) for f in frames) == 2
+    assert [r.reason.split(":")[0] for r in rejects] == ["undecodable message"]
+    assert rejects[0].line == 2 and rejects[0].byte_offset == len(good)
+
+
+@pytest.mark.parametrize(("name", "content", "reason"), [
+    ("empty.pb", b"", "empty file"),
+    ("notes.txt", b"hello", "unknown drop format"),
+    ("bad.pb.gz", b"\x1f\x8b\x08\x00garbage-not-deflate", "stream unreadable"),
+    ("huge.pb", b"\xff\xff\xff\x7f", "message declares"),
+])
+def test_unreadable_files_become_one_reject_with_a_reason(tmp_path: Path, name: str,
+                                                          content: bytes, reason: str) -> None:
+    (tmp_path / "2024-03-01").mkdir()
+    (tmp_path / "2024-03-01" / name).write_bytes(content)
+    read, frames, rejects = read_all(tmp_path)
+    assert read == 1 and sum(len(f) for f in frames) == 0
+    assert len(rejects) == 1 and rejects[0].reason.startswith(reason), rejects
+
+
+def test_a_symlink_out_of_the_landing_zone_is_refused(tmp_path: Path) -> None:
+    outside = write_pb(tmp_path / "outside" / "secret.pb", [message(0)])
+    root = tmp_path / "landing"
+    (root / "2024-03-01").mkdir(parents=True)
+    (root / "2024-03-01" / "link.pb").symlink_to(outside)
+    read, frames, rejects = read_all(root)
+    assert read == 1 and sum(len(f) for f in frames) == 0
+    assert rejects[0].reason == "symlink points outside the landing zone"
+
+
+def test_bad_json_lines_and_values_are_rejected_row_by_row(tmp_path: Path) -> None:
+    ok = {"flight_id": "f1", "latitude": 1.5, "longitude": 2.5, "altitude": 1000,
+          "airspeed": 200, "timestamp": "2024-03-01T10:00:00Z"}
+    write_jsonl(tmp_path / "2024-03-01" / "mixed.jsonl", [
+        ok,
+        "{not json",
+        "[1, 2]",
+        {**ok, "latitude": "north"},
+        {**ok, "latitude": 91.0, "timestamp": "2024-03-01T10:00:01Z"},
+        {**ok, "altitude": 1000.5, "timestamp": "2024-03-01T10:00:02Z"},
+        {**ok, "timestamp": "yesterday"},
+        {**ok, "timestamp": "2100-01-01T00:00:00Z"},
+        {**ok, "flight_id": "x" * 13, "timestamp": "2024-03-01T10:00:03Z"},
+        {**ok, "flight_id": ""},
+    ])
+    read, frames, rejects = read_all(tmp_path)
+    assert read == 10 and sum(len(f) for f in frames) == 1
+    by_line = {r.line: r.reason for r in rejects}
+    assert by_line[2].startswith("not valid JSON")
+    assert by_line[3] == "not a JSON object"
+    assert by_line[4] == "latitude is not a number"
+    assert by_line[5] == "latitude: in_range(-90, 90) (got 91.0)"
+    assert by_line[6] == "altitude: not a whole number (got 1000.5)"
+    assert by_line[7] == "timestamp missing, out of range, or not ISO 8601 / UNIX epoch seconds"
+    assert by_line[8].startswith("timestamp: in the future"), by_line[8]
+    assert by_line[9].startswith("flight_id: str_length(1, 12)")
+    assert by_line[10].startswith("flight_id: str_length(1, 12)")
+    assert all(r.raw_record for r in rejects)
+
+
+def test_an_oversized_line_is_refused_without_holding_it(tmp_path: Path) -> None:
+    ok = '{"flight_id": "f1", "latitude": 1, "longitude": 2, "timestamp": "2024-03-01T10:00:00Z"}'
+    path = tmp_path / "2024-03-01" / "big.jsonl"
+    path.parent.mkdir()
+    with path.open("w") as fh:
+        fh.write(ok + "\n")
+        fh.write('{"flight_id": "' + "y" * (3 << 20) + '"}\n')
+        fh.write(ok.replace("10:00:00", "10:00:01") + "\n")
+    read, frames, rejects = read_all(tmp_path)
+    assert read == 3 and sum(len(f) for f in frames) == 2
+    assert rejects[0].line == 2 and rejects[0].reason.startswith("line longer than")
