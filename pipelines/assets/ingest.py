@@ -143,7 +143,7 @@ def ingest_drops(context: dg.AssetExecutionContext, flight_store: FlightStore,
 
 
 ingest_job = dg.define_asset_job(
-    "ingest_job", selection=[ingest_drops], partitions_def=DAILY,
+    "ingest_job", selection=[ingest_drops],
     description="Ingest one drop day (a partition) or a range of them (a backfill).",
 )
 

@@ -1,0 +1,92 @@
+"""The Dagster layer on the real machinery: definitions, partitioned runs, checks, sensor."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.assets.landing_sensor import landing_zone_sensor
+from pipelines.definitions import defs
+from pipelines.resources import FlightStore, LandingZone
+from tests.conftest import DATA
+from tests.drops_factory import message, write_jsonl, write_pb
+
+
+@pytest.fixture
+def env(apache_url: str, flights_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FLIGHTS_DATABASE_URL", apache_url)
+    landing = flights_env / "landing"
+    shutil.copytree(DATA / "drops", landing, dirs_exist_ok=True)
+    return landing
+
+
+def test_definitions_load_and_every_job_resolves() -> None:
+    repo = defs.get_repository_def()
+    jobs = {job.name for job in repo.get_all_jobs()}
+    assert "ingest_job" in jobs
+    for name in jobs:
+        assert defs.resolve_job_def(name) is not None
+    assert {s.name for s in repo.schedule_defs} >= {"ingest_job_schedule"}
+    assert {s.name for s in repo.sensor_defs} >= {"landing_zone_sensor"}
+
+
+@pytest.mark.apache
+def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
+        env: Path, apache_url: str) -> None:
+    result = defs.resolve_job_def("ingest_job").execute_in_process(
+        partition_key="2024-01-02", instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    materialized = {e.asset_key.to_user_string(): e.materialization.metadata
+                    for e in result.get_asset_materialization_events()}
+    assert set(materialized) == {"flight_data", "flight_metadata"}
+    meta = materialized["flight_data"]
+    assert meta["rows_read"].value == 610
+    assert meta["rows_stored"].value == 305
+    assert meta["duplicates"].value == 305
+    assert "dagster/column_schema" in meta
+    assert "| hour (UTC) | points |" in meta["points_per_hour"].value
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"rows_reconcile": True, "reject_rate": True, "unique_keys": True}
+
+
+@pytest.mark.apache
+def test_a_day_over_the_reject_threshold_fails_its_blocking_check(
+        env: Path, apache_url: str) -> None:
+    day = env / "2024-03-01"
+    write_pb(day / "ok.pb", [message(0)])
+    write_jsonl(day / "bad.jsonl", [{"flight_id": "b", "latitude": 500, "longitude": 0,
+                                     "timestamp": "2024-03-01T00:00:00Z"}] * 3)
+    result = dg.materialize(
+        [defs.get_assets_def("flight_data")],
+        partition_key="2024-03-01", instance=dg.DagsterInstance.ephemeral(),
+        resources={"flight_store": FlightStore(database_url=apache_url),
+                   "landing": LandingZone(root=str(env), max_reject_rate=0.5)},
+        raise_on_error=False,
+    )
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["reject_rate"].passed is False
+    assert checks["reject_rate"].metadata["reject_rate"].value == 0.75
+    assert checks["rows_reconcile"].passed is True
+
+
+@pytest.mark.apache
+def test_the_sensor_requests_new_and_changed_days_only(env: Path) -> None:
+    resources = {"landing": LandingZone(root=str(env))}
+    (env / "not-a-day").mkdir()
+    with dg.build_sensor_context(resources=resources) as ctx:
+        first = landing_zone_sensor(ctx)
+    assert sorted(r.partition_key for r in first.run_requests) == ["2022-08-02", "2024-01-02"]
+    with dg.build_sensor_context(cursor=first.cursor, resources=resources) as ctx:
+        assert landing_zone_sensor(ctx).run_requests == []
+    drop = env / "2024-01-02" / "fr24_3376ab31.jsonl"
+    os.utime(drop, ns=(time.time_ns(), time.time_ns() + 10**9))
+    write_pb(env / "2024-01-03" / "new.pb", [message(0, timestamp="2024-01-03T00:00:00Z")])
+    with dg.build_sensor_context(cursor=first.cursor, resources=resources) as ctx:
+        third = landing_zone_sensor(ctx)
+    assert sorted(r.partition_key for r in third.run_requests) == ["2024-01-02", "2024-01-03"]
+
