@@ -13,6 +13,6 @@ uv sync --locked --quiet
 
 if [ "${1:-}" = "--with-test-server" ]; then
     if [ ! -d node_modules/@electric-sql/pglite ] || [ package-lock.json -nt node_modules ]; then
-        npm ci --legacy-peer-deps --no-audit --no-fund --loglevel=error
+        npm ci --no-audit --no-fund --loglevel=error
     fi
 fi

@@ -72,8 +72,12 @@ def test_two_processes_migrating_at_once_make_one_schema(apache_db: str) -> None
     assert outputs[0].startswith("applied 001")
     assert outputs[1].strip() == "schema is up to date"
     with connect(apache_db) as conn:
-        count = conn.execute("SELECT count(*) FROM timescaledb_information.hypertables").fetchone()
+        count = conn.execute("SELECT count(*) FROM timescaledb_information.hypertables "
+                             "WHERE hypertable_name = 'flight_data'").fetchone()
+        versions = conn.execute("SELECT count(*), count(DISTINCT version) "
+                                "FROM schema_migrations").fetchone()
     assert count == (1,)
+    assert versions is not None and versions[0] == versions[1] >= 2
 
 
 def _free_port() -> int:

@@ -86,9 +86,10 @@ def _format_of(name: str) -> str | None:
 
 def _readers() -> dict[str, Reader]:
     from pipelines.drops.jsonl import read_jsonl
+    from pipelines.drops.opensky import read_opensky
     from pipelines.drops.protobuf import read_protobuf
 
-    return {"protobuf": read_protobuf, "jsonl": read_jsonl}
+    return {"protobuf": read_protobuf, "jsonl": read_jsonl, "opensky": read_opensky}
 
 
 def _file_reject(drop: DropFile, reason: str) -> DropBatch:

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from google.protobuf.message import DecodeError
 
-from pipelines.drops.batches import DropBatch, Rejected, frame_from_columns
+from pipelines.drops.batches import Column, DropBatch, Rejected, frame_from_columns
 from pipelines.drops.files import MAX_RECORD_BYTES, read_chunks
-from pipelines.proto.flight_pb2 import FlightData, FlightDataResponse
+from pipelines.drops.wire import decode_messages
+from pipelines.proto.flight_pb2 import FlightData
 
-_TAG = b"\x0a"  # field 1, length-delimited: `repeated FlightData data = 1` of the response
 _PREVIEW_BYTES = 256
 
 
@@ -37,44 +40,43 @@ def _varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
     return None
 
 
-def _columns(messages: list, offsets: list[int], records: list[int]) -> dict[str, list]:
-    data: dict[str, list] = {
-        name: [getattr(m, name) for m in messages]
-        for name in ("flight_id", "latitude", "longitude", "altitude", "airspeed")
-    }
-    for name in ("airline", "flight_number", "departure_airport", "arrival_airport"):
-        data[name] = [getattr(m, name) or None for m in messages]
-    data["raw_timestamp"] = [m.timestamp for m in messages]
-    data["record"] = records
-    data["byte_offset"] = offsets
-    return data
-
-
 def _decode_framed(buf: bytearray, frames: list[tuple[int, int, int]], source: str,
                    base: int, first_record: int) -> DropBatch:
-    """Decode framed messages in one C-level parse: a length-delimited stream becomes a
-    `repeated FlightData` field (field 1) by putting the field's tag byte before each frame.
-    Only when that fails are messages parsed one by one, to reject just the bad ones."""
-    container = b"".join(_TAG + buf[pos:end] for pos, _, end in frames)
-    try:
-        messages = list(FlightDataResponse.FromString(container).data)
-        offsets = [base + pos for pos, _, _ in frames]
-        records = list(range(first_record, first_record + len(frames)))
-        return DropBatch(source, frame_from_columns(_columns(messages, offsets, records)))
-    except DecodeError:
-        pass
-    messages, offsets, records, rejected = [], [], [], []
-    for number, (pos, start, end) in enumerate(frames, start=first_record):
+    """Decode framed messages all at once (see `wire`); the few it cannot read are parsed
+    one by one by the protobuf runtime, so each bad one is rejected with its own reason."""
+    view = np.frombuffer(buf, dtype=np.uint8)
+    table = np.asarray(frames, dtype=np.int64).reshape(-1, 3)
+    decoded = decode_messages(view, table[:, 1], table[:, 2])
+    del view  # `buf` may be resized by the caller once this returns
+    records = np.arange(first_record, first_record + len(frames), dtype=np.int64)
+    rejected = []
+    for i in np.nonzero(decoded.bad)[0]:
+        pos, start, end = frames[i]
         payload = bytes(buf[start:end])
         try:
-            messages.append(FlightData.FromString(payload))
+            FlightData.FromString(payload)
+            reason = "undecodable message: malformed field"
         except DecodeError as exc:
-            rejected.append(Rejected(source, f"undecodable message: {exc}",
-                                     payload[:_PREVIEW_BYTES].hex(), number, base + pos))
-            continue
-        offsets.append(base + pos)
-        records.append(number)
-    return DropBatch(source, frame_from_columns(_columns(messages, offsets, records)), rejected)
+            reason = f"undecodable message: {exc}"
+        rejected.append(Rejected(source, reason, payload[:_PREVIEW_BYTES].hex(),
+                                 int(records[i]), base + pos))
+    keep = ~decoded.bad
+    texts = {name: array.filter(pa.array(keep)) for name, array in decoded.texts.items()}
+    columns: dict[str, Column] = {
+        "flight_id": texts.pop("flight_id"),
+        "raw_timestamp": texts.pop("timestamp"),
+        **{name: _empty_as_null(array) for name, array in texts.items()},
+        **{name: values[keep] for name, values in decoded.doubles.items()},
+        **{name: values[keep] for name, values in decoded.ints.items()},
+        "record": records[keep],
+        "byte_offset": table[keep, 0] + base,
+    }
+    return DropBatch(source, frame_from_columns(columns), rejected)
+
+
+def _empty_as_null(array: pa.StringArray) -> pa.Array:
+    """proto3 writes no empty strings: an absent metadata field is unknown, not ''."""
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
 
 
 def read_protobuf(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[DropBatch]:
@@ -102,6 +104,15 @@ def read_protobuf(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[Dr
         if pos >= len(buf):
             break
         lost = None
+        first = buf[pos]
+        if first < 0x80 and pos + 1 + first <= len(buf):  # the usual: a message under 128 B
+            record += 1
+            frames.append((pos, pos + 1, pos + 1 + first))
+            pos += 1 + first
+            if len(frames) >= batch_rows:
+                yield _decode_framed(buf, frames, source, base, record - len(frames) + 1)
+                frames = []
+            continue
         try:
             header = _varint(buf, pos)
         except ValueError:

@@ -18,6 +18,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pandera.pandas as pa
 
+from pipelines.drops.batches import TEXT
+
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 
@@ -31,7 +33,7 @@ def _not_in_future(series: pd.Series) -> pd.Series:
 
 def _text(max_len: int, description: str, *, nullable: bool = True) -> pa.Column:
     checks = [pa.Check.str_length(1 if not nullable else 0, max_len)]
-    return pa.Column("string", checks, nullable=nullable, description=description)
+    return pa.Column(TEXT, checks, nullable=nullable, description=description)
 
 
 POSITION_SCHEMA = pa.DataFrameSchema(

@@ -16,7 +16,9 @@ from types import TracebackType
 
 import pandas as pd
 import psycopg
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import errors, sql
 
@@ -27,13 +29,31 @@ _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 _COPY_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in POSITION_COLUMNS)
 _QUARANTINE_COLUMNS = ("partition_day", "source_file", "line", "byte_offset", "reason",
                        "raw_record")
+_CANONICAL_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 # Stable key for the day's advisory lock: partitions never share one.
 _LOCK_NAMESPACE = 0x464C54
 
 
+def _timestamp_text(frame: pd.DataFrame) -> pa.Array:
+    """Timestamps as PostgreSQL reads them. Arrow's CSV writer formats timestamps slowly;
+    the drop's own text is reused where it already is `YYYY-MM-DDTHH:MM:SSZ` (it parsed to
+    exactly this value), and only the other rows are formatted."""
+    raw = pa.array(frame["raw_timestamp"].array, type=pa.string())
+    canonical = pc.fill_null(pc.match_substring_regex(raw, _CANONICAL_TIME), False)
+    if pc.all(canonical).as_py():
+        return raw
+    values = frame["timestamp"].to_numpy(dtype="datetime64[us]")
+    formatted = pc.binary_join_element_wise(
+        pa.array(np.datetime_as_string(values, unit="us")), "Z", "")
+    return pc.if_else(canonical, raw, formatted)
+
+
 def csv_block(frame: pd.DataFrame, columns: Iterable[str]) -> bytes:
     """Rows as CSV for COPY, formatted in Arrow's C++ writer (NULL is an unquoted empty)."""
-    table = pa.Table.from_pandas(frame[list(columns)], preserve_index=False)
+    table = pa.table({
+        name: _timestamp_text(frame) if name == "timestamp" else pa.array(frame[name])
+        for name in columns
+    })
     out = io.BytesIO()
     pacsv.write_csv(table, out, _CSV)
     return out.getvalue()

@@ -1,0 +1,359 @@
+"""OpenSky Network state vectors: `states_*.csv[.gz]`, and the `states_*.csv.tar` archives
+OpenSky publishes (each holding a gzipped CSV beside its README and licence).
+
+One row is the state of one aircraft at one instant (`time`), in OpenSky's units. Rows become
+batch rows in the data model's units (docs/opensky.md):
+- `timestamp` = `time` (epoch seconds), `raw_timestamp` its text;
+- `altitude` = `baroaltitude` in whole feet, `airspeed` = `velocity` (ground speed) in whole
+  knots, `vertical_rate` = `vertrate` in whole ft/min, `track` = `heading` (degrees);
+- `on_ground`, `squawk`, `icao24` (lower case) and `callsign` (padding stripped) as given,
+  the callsign also as `flight_number`; `flight_id` is left empty for the flight identifier.
+An empty field is null. `geoaltitude`, `alert`, `spi`, `lastposupdate` and `lastcontact`
+are not stored, and are not parsed.
+
+A row is rejected here, with its line number and text, when it has the wrong number of fields,
+a number or flag that does not parse, no `time` (or one before 2000), no `icao24` (or one that
+is not six hex digits) or no position. A first line that is not OpenSky's header rejects the
+file. Blocks of whole lines are parsed by Arrow's CSV reader with declared types; only a block
+with an unparseable value is parsed again as text to find the bad rows.
+"""
+
+from __future__ import annotations
+
+import gzip
+import tarfile
+import zlib
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from pipelines.drops.batches import METADATA_COLUMNS, DropBatch, Rejected, frame_from_columns
+from pipelines.drops.files import GZIP_MAGIC, DropReadError, read_chunks
+
+HEADER = ("time", "icao24", "lat", "lon", "velocity", "heading", "vertrate", "callsign",
+          "onground", "alert", "spi", "squawk", "baroaltitude", "geoaltitude",
+          "lastposupdate", "lastcontact")
+
+FEET_PER_METRE = 1 / 0.3048
+KNOTS_PER_METRE_PER_SECOND = 1 / 0.514444
+FEET_PER_MINUTE_PER_METRE_PER_SECOND = 60 / 0.3048
+# Accepted `time`s: from 2000-01-01 UTC (flight ids count seconds from it) to 2100.
+EARLIEST_TIME = 946_684_800
+LATEST_TIME = 4_102_444_800
+
+_FLOATS = ("lat", "lon", "velocity", "heading", "vertrate", "baroaltitude")
+_TEXTS = ("time", "icao24", "callsign", "squawk")
+_READ = (*_TEXTS, *_FLOATS, "onground")
+_TYPES = {**{name: pa.float64() for name in _FLOATS},
+          **{name: pa.string() for name in _TEXTS}, "onground": pa.bool_()}
+_TRUE = ["True", "true", "TRUE", "1"]
+_FALSE = ["False", "false", "FALSE", "0"]
+_PREVIEW_CHARS = 1024
+_MAX_HEADER_BYTES = 64 << 10
+_DOCUMENT_SUFFIXES = (".txt", ".md", ".pdf")
+
+
+# -- file and archive ----------------------------------------------------------------------
+def read_opensky(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[DropBatch]:
+    """Batches of at most `batch_rows` rows from a states CSV or a `.csv.tar` archive."""
+    name = source.lower().removesuffix(".gz")
+    if name.endswith(".tar"):
+        yield from _read_archive(stream, source, batch_rows)
+    else:
+        yield from _read_csv(stream, source, batch_rows)
+
+
+def _read_archive(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[DropBatch]:
+    """Every CSV member of the archive, in archive order; documents beside them are skipped,
+    any other member is rejected as one record."""
+    found = False
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as archive:
+            for member in archive:
+                if not member.isfile():
+                    continue
+                base = PurePosixPath(member.name).name.lower()
+                member_source = f"{source}/{member.name}"
+                if base.endswith(_DOCUMENT_SUFFIXES):
+                    continue
+                if not (base.endswith(".csv") or base.endswith(".csv.gz")):
+                    yield _file_reject(member_source, "archive member is not a states CSV")
+                    continue
+                found = True
+                content = archive.extractfile(member)
+                assert content is not None
+                if content.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
+                    content = gzip.GzipFile(fileobj=content, mode="rb")  # type: ignore[assignment]
+                yield from _read_csv(content, member_source, batch_rows)
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise DropReadError(f"archive unreadable after this point: {exc}") from exc
+    if not found:
+        yield _file_reject(source, "archive holds no states CSV")
+
+
+def _file_reject(source: str, reason: str) -> DropBatch:
+    empty = frame_from_columns({"record": [], "raw_timestamp": []})
+    return DropBatch(source, empty, [Rejected(source, reason)])
+
+
+def _header(first_line: bytes) -> tuple[list[str] | None, str | None]:
+    """The column names of the file, or why they are not OpenSky's."""
+    text = first_line.removeprefix(b"\xef\xbb\xbf").decode("utf-8", "replace").strip()
+    names = [n.strip() for n in text.split(",")]
+    missing = [n for n in HEADER if n not in names]
+    if missing or len(set(names)) != len(names):
+        shown = text if len(text) <= 200 else text[:200] + "..."
+        return None, (f"not an OpenSky state-vector CSV: header {shown!r} lacks "
+                      f"{', '.join(missing) or 'unique names'} (expected {','.join(HEADER)})")
+    return names, None
+
+
+def _read_csv(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[DropBatch]:
+    block_bytes = min(max(batch_rows * 128, 64 << 10), 16 << 20)
+    chunks = read_chunks(stream, block_bytes)
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        if b"\n" in pending or len(pending) > _MAX_HEADER_BYTES:
+            break
+    first, newline, rest = pending.partition(b"\n")
+    if not newline and len(first) > _MAX_HEADER_BYTES:
+        yield _file_reject(source, "not an OpenSky state-vector CSV: no header line")
+        return
+    if not first.strip():
+        if rest.strip() or next(chunks, b"").strip():
+            yield _file_reject(source, "not an OpenSky state-vector CSV: first line is empty")
+        return
+    names, problem = _header(first)
+    if names is None:
+        yield _file_reject(source, problem or "bad header")
+        return
+    parser = _BlockParser(source, names)
+    line = 2  # the header is line 1
+    offset = len(first) + 1
+    for block in _line_blocks(rest, chunks):
+        frame, rejected = parser.parse(block, line, offset)
+        line += block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        offset += len(block)
+        if len(frame) <= batch_rows:
+            if len(frame) or rejected:
+                yield DropBatch(source, frame, rejected)
+            continue
+        for start in range(0, len(frame), batch_rows):
+            piece = frame.iloc[start:start + batch_rows].reset_index(drop=True)
+            yield DropBatch(source, piece, rejected if start == 0 else [])
+
+
+def _line_blocks(pending: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The rest of the stream in blocks of whole lines (the last may lack its newline)."""
+    for chunk in chunks:
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending:
+        yield pending
+
+
+# -- one block of lines --------------------------------------------------------------------
+class _BlockParser:
+    """Parses blocks of whole lines of one file into batch frames and rejects."""
+
+    def __init__(self, source: str, names: list[str]) -> None:
+        self.source = source
+        self.names = names
+        self._invalid: list[tuple[int, str]] = []
+        self._read = pacsv.ReadOptions(column_names=names, use_threads=False,
+                                       block_size=32 << 20)
+        self._parse = pacsv.ParseOptions(ignore_empty_lines=False,
+                                         invalid_row_handler=self._on_invalid)
+        self._typed = pacsv.ConvertOptions(
+            column_types=_TYPES, include_columns=list(_READ), null_values=[""],
+            strings_can_be_null=True, true_values=_TRUE, false_values=_FALSE,
+            quoted_strings_can_be_null=True)
+        self._text = pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in _READ}, include_columns=list(_READ),
+            null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True)
+
+    def _on_invalid(self, row: pacsv.InvalidRow) -> str:
+        self._invalid.append((row.number or 0, f"expected {row.expected_columns} fields, "
+                                               f"found {row.actual_columns}"))
+        return "skip"
+
+    def _table(self, block: bytes, convert: pacsv.ConvertOptions) -> pa.Table:
+        self._invalid = []
+        return pacsv.read_csv(pa.py_buffer(block), read_options=self._read,
+                              parse_options=self._parse, convert_options=convert)
+
+    def parse(self, block: bytes, first_line: int, first_offset: int
+              ) -> tuple[pd.DataFrame, list[Rejected]]:
+        problems: dict[int, list[str]] = {}  # row index in the table -> reasons
+        try:
+            table = self._table(block, self._typed)
+            columns = {name: table.column(name).combine_chunks() for name in _READ}
+        except pa.ArrowInvalid:
+            table = self._table(block, self._text)
+            columns = self._convert_text(table, problems)
+        invalid = self._invalid
+        n = table.num_rows
+        if invalid:
+            numbers = np.array([number for number, _ in invalid], dtype=np.int64)
+            lines = np.setdiff1d(np.arange(1, n + len(invalid) + 1), numbers)
+            lines += first_line - 1
+        else:
+            lines = np.arange(first_line, first_line + n, dtype=np.int64)
+        keep, data = _rows(columns, n, problems)
+        rejected = [(first_line + number - 1, reason) for number, reason in invalid]
+        rejected += [(int(lines[i]), "; ".join(reasons)) for i, reasons in problems.items()]
+        frame = _frame(data, lines, keep)
+        return frame, self._rejects(block, first_line, first_offset, sorted(rejected))
+
+    def _convert_text(self, table: pa.Table, problems: dict[int, list[str]]
+                      ) -> dict[str, pa.Array]:
+        """Typed columns from a text parse; a value that does not convert becomes null and
+        a reason for its row."""
+        columns: dict[str, pa.Array] = {}
+        for name in _READ:
+            text = table.column(name).combine_chunks()
+            if name in _TEXTS:
+                columns[name] = text
+                continue
+            series = pd.Series(text.to_numpy(zero_copy_only=False), dtype=object)
+            if name == "onground":
+                values = series.map(dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False))
+                what = "is not True or False"
+            else:
+                values = pd.to_numeric(series, errors="coerce")
+                what = "is not a number"
+            bad = values.isna() & series.notna()
+            for i, raw in zip(np.flatnonzero(bad), series[bad], strict=True):
+                problems.setdefault(int(i), []).append(f"{name} {what}: {raw[:40]!r}")
+            columns[name] = pa.array(values.where(~bad, None).tolist(), type=_TYPES[name])
+        return columns
+
+    def _rejects(self, block: bytes, first_line: int, first_offset: int,
+                 rejected: list[tuple[int, str]]) -> list[Rejected]:
+        if not rejected:
+            return []
+        ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+        starts = np.concatenate(([0], ends + 1))
+        out = []
+        for line, reason in rejected:
+            i = line - first_line
+            start = int(starts[i])
+            end = int(ends[i]) if i < len(ends) else len(block)
+            text = block[start:end].rstrip(b"\r").decode("utf-8", "replace")[:_PREVIEW_CHARS]
+            out.append(Rejected(self.source, reason, text, line, first_offset + start))
+        return out
+
+
+# -- columns -------------------------------------------------------------------------------
+def _trimmed(values: pa.Array) -> pa.Array:
+    """Text without surrounding blanks; blank becomes null."""
+    trimmed = pc.utf8_trim_whitespace(values)
+    return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), pa.scalar(None, pa.string()),
+                      trimmed)
+
+
+def _rows(columns: dict[str, pa.Array], n: int, problems: dict[int, list[str]]
+          ) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """Which rows can be stored, and the columns in the data model's terms; the reasons
+    for the others are added to `problems`."""
+    time_text = _trimmed(columns["time"])
+    try:
+        seconds = pc.cast(time_text, pa.float64())
+    except pa.ArrowInvalid:
+        numbers = pd.to_numeric(pd.Series(time_text.to_numpy(zero_copy_only=False),
+                                          dtype=object), errors="coerce")
+        seconds = pa.array(numbers.to_numpy(dtype=float, na_value=np.nan), from_pandas=True)
+    icao24 = pc.utf8_lower(_trimmed(columns["icao24"]))
+    secs = seconds.to_numpy(zero_copy_only=False)
+    has_time = pc.is_valid(time_text).to_numpy(zero_copy_only=False)
+    unplaced = (np.isnan(columns["lat"].to_numpy(zero_copy_only=False))
+                | np.isnan(columns["lon"].to_numpy(zero_copy_only=False)))
+    hex6 = pc.fill_null(pc.match_substring_regex(icao24, r"^[0-9a-f]{6}$"), True)
+    checks = [
+        (~has_time, "time is missing"),
+        (has_time & ~np.isfinite(secs), "time is not a number"),
+        (np.isfinite(secs) & (secs < EARLIEST_TIME), "time is before 2000-01-01"),
+        (np.isfinite(secs) & (secs >= LATEST_TIME), "time is after 2099"),
+        (pc.is_null(icao24).to_numpy(zero_copy_only=False), "icao24 is missing"),
+        (~hex6.to_numpy(zero_copy_only=False), "icao24 is not six hex digits"),
+        (unplaced, "position missing (lat/lon empty)"),
+    ]
+    bad = np.zeros(n, dtype=bool)
+    for flags, reason in checks:
+        if flags.any():
+            for i in np.flatnonzero(flags):
+                problems.setdefault(int(i), []).append(reason)
+            bad |= flags
+    for i in problems:
+        bad[i] = True
+    callsign = _trimmed(columns["callsign"])
+    data = {
+        "raw_timestamp": time_text, "seconds": seconds, "lat": columns["lat"],
+        "lon": columns["lon"],
+        "velocity": columns["velocity"], "heading": columns["heading"],
+        "vertrate": columns["vertrate"], "baroaltitude": columns["baroaltitude"],
+        "onground": columns["onground"], "squawk": _trimmed(columns["squawk"]),
+        "icao24": icao24, "callsign": callsign,
+    }
+    return ~bad, data
+
+
+def _floats(values: pa.Array, scale: float | None = None) -> pd.arrays.FloatingArray:
+    numbers = values.to_numpy(zero_copy_only=False)
+    mask = np.isnan(numbers)
+    if scale is not None:
+        numbers = np.round(numbers * scale)
+    return pd.arrays.FloatingArray(np.where(mask, 0.0, numbers), mask)
+
+
+def _strings(values: pa.Array) -> pd.arrays.StringArray:
+    return pd.array(values.to_numpy(zero_copy_only=False), dtype="string")  # type: ignore
+
+
+def _frame(data: dict[str, pa.Array], lines: np.ndarray, keep: np.ndarray) -> pd.DataFrame:
+    """The batch frame of the kept rows, with every batch column and its dtype."""
+    if not keep.all():
+        index = pa.array(np.flatnonzero(keep))
+        data = {name: values.take(index) for name, values in data.items()}
+        lines = lines[keep]
+    n = len(lines)
+    micros = np.round(data["seconds"].to_numpy(zero_copy_only=False) * 1e6).astype(np.int64)
+    onground = data["onground"]
+    callsign = _strings(data["callsign"])
+
+    def nothing() -> pd.arrays.StringArray:
+        return pd.arrays.StringArray(np.full(n, pd.NA, dtype=object))
+
+    frame = pd.DataFrame({
+        "flight_id": nothing(),
+        "timestamp": pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[ns, UTC]"),
+        "latitude": _floats(data["lat"]),
+        "longitude": _floats(data["lon"]),
+        "altitude": _floats(data["baroaltitude"], FEET_PER_METRE),
+        "airspeed": _floats(data["velocity"], KNOTS_PER_METRE_PER_SECOND),
+        "track": _floats(data["heading"]),
+        "vertical_rate": _floats(data["vertrate"], FEET_PER_MINUTE_PER_METRE_PER_SECOND),
+        "on_ground": pd.arrays.BooleanArray(
+            pc.fill_null(onground, False).to_numpy(zero_copy_only=False),
+            pc.is_null(onground).to_numpy(zero_copy_only=False)),
+        "squawk": _strings(data["squawk"]),
+        **{name: nothing() for name in METADATA_COLUMNS},
+        "record": lines,
+        "byte_offset": pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64),
+                                              np.ones(n, dtype=bool)),
+        "raw_timestamp": _strings(data["raw_timestamp"]),
+    })
+    frame["flight_number"] = callsign
+    frame["icao24"] = _strings(data["icao24"])
+    frame["callsign"] = callsign
+    return frame
