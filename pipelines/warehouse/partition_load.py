@@ -9,14 +9,16 @@ every batch of a re-run, goes through a staging table and an upsert that skips u
 from __future__ import annotations
 
 import io
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
 
+import numpy as np
 import pandas as pd
 import psycopg
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -29,6 +31,7 @@ _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 _COPY_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in POSITION_COLUMNS)
 _QUARANTINE_COLUMNS = ("partition_day", "source_file", "line", "byte_offset", "reason",
                        "raw_record")
+_PENDING = 2  # batches queued for the writer thread
 _CANONICAL_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 # Stable key for the day's advisory lock: partitions never share one.
 _LOCK_NAMESPACE = 0x464C54
@@ -69,7 +72,13 @@ class LoadCounts:
 
 
 class PartitionLoad:
-    """Owns the connection's transaction for one partition day; use as a context manager."""
+    """Owns the connection's transaction for one partition day; use as a context manager.
+
+    Batches are written by one background thread while the caller decodes the next one, so
+    the database and Python work side by side (psycopg releases the GIL while it waits on
+    the server). At most `_PENDING` batches wait, which bounds memory. Every other statement
+    first waits for the pending writes, so reads see them and errors surface in order.
+    """
 
     def __init__(self, conn: psycopg.Connection, day: date) -> None:
         self.conn = conn
@@ -79,6 +88,8 @@ class PartitionLoad:
         self._rerun = False
         self._stage_ready = False
         self._metadata: dict[str, dict[str, str]] = {}
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="partition-write")
+        self._pending: deque[Future[None]] = deque()
 
     def __enter__(self) -> PartitionLoad:
         self._tx = self.conn.transaction()
@@ -94,7 +105,23 @@ class PartitionLoad:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         assert self._tx is not None
-        self._tx.__exit__(exc_type, exc, tb)
+        failure = None
+        if exc is None:
+            try:
+                self.drain()
+            except BaseException as write_error:
+                failure = write_error
+        self._writer.shutdown(wait=True, cancel_futures=True)
+        if failure is None:
+            self._tx.__exit__(exc_type, exc, tb)
+            return
+        self._tx.__exit__(type(failure), failure, failure.__traceback__)
+        raise failure
+
+    def drain(self) -> None:
+        """Wait for every pending write; re-raise the first that failed."""
+        while self._pending:
+            self._pending.popleft().result()
 
     # -- positions ---------------------------------------------------------------------
     def write_positions(self, frame: pd.DataFrame, *, may_conflict: bool) -> None:
@@ -102,6 +129,12 @@ class PartitionLoad:
         if frame.empty:
             return
         block = csv_block(frame, POSITION_COLUMNS)
+        while len(self._pending) >= _PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._writer.submit(self._write, block, may_conflict))
+        self._count_stored(frame)
+
+    def _write(self, block: bytes, may_conflict: bool) -> None:
         if not (self._rerun or may_conflict):
             try:
                 with self.conn.transaction():
@@ -109,13 +142,12 @@ class PartitionLoad:
             except errors.UniqueViolation:
                 pass  # stored by another day's drop: upsert below instead
             else:
-                self._count_stored(frame)
                 return
         self._upsert(block)
-        self._count_stored(frame)
 
     def stored_points(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The stored rows with the same keys as `frame` (for duplicates across batches)."""
+        self.drain()
         cur = self.conn.execute(load_sql("ingest/stored_points"), {
             "flight_ids": frame["flight_id"].tolist(),
             "timestamps": [ts.to_pydatetime() for ts in frame["timestamp"]],
@@ -158,6 +190,7 @@ class PartitionLoad:
     def quarantine(self, rejects: list[Rejected]) -> None:
         if not rejects:
             return
+        self.drain()
         statement = sql.SQL("COPY quarantine ({}) FROM STDIN").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in _QUARANTINE_COLUMNS))
         with self.conn.cursor().copy(statement) as copy:
@@ -172,6 +205,7 @@ class PartitionLoad:
     # -- the end -----------------------------------------------------------------------
     def finish(self, *, files: int, rows_read: int, fingerprint: str) -> LoadCounts:
         """Write metadata and the ledger row; the commit happens on leaving the block."""
+        self.drain()
         with self.conn.cursor() as cur:
             cur.executemany(load_sql("ingest/upsert_metadata"), [
                 {"flight_id": fid, **{c: meta.get(c) for c in METADATA_COLUMNS}}
