@@ -14,7 +14,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -26,10 +25,11 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines import localdb, settings  # noqa: E402
-from pipelines.warehouse.connection import connect  # noqa: E402
-from pipelines.warehouse.migrations import migrate  # noqa: E402
-from tests.drops_factory import synthetic_day, write_pb  # noqa: E402
+from bench.memory import peak_rss_kib
+from pipelines import localdb, settings
+from pipelines.warehouse.connection import connect
+from pipelines.warehouse.migrations import migrate
+from tests.drops_factory import synthetic_day, write_pb
 
 DAY = "2024-03-01"
 COLUMNS = ("flight_id", "timestamp", "latitude", "longitude", "altitude", "airspeed")
@@ -52,7 +52,7 @@ def child_ingest(url: str, landing: str) -> None:
     meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
                 if e.asset_key.to_user_string() == "flight_data")
     print(json.dumps({"seconds": seconds, "rows_stored": meta["rows_stored"].value,
-                      "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                      "maxrss_kb": peak_rss_kib()}))
 
 
 def fresh_database(name: str) -> str:

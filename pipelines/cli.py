@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 import psycopg
 
 from pipelines import localdb, settings
+from pipelines.api.cli import get, serve
+from pipelines.clean_cli import clean_command
 from pipelines.ingest_cli import ingest
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import MigrationError, migrate
@@ -80,7 +83,21 @@ def migrate_command() -> None:
         click.echo("schema is up to date")
 
 
+@cli.command("ui")
+@click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
+def ui(port: int) -> None:
+    """Start the Dagster UI and daemon (`dagster dev`) on this project's instance."""
+    settings.export_defaults()
+    command = [sys.executable, "-m", "dagster", "dev", "-w",
+               str(settings.PROJECT_ROOT / "workspace.yaml"), "-p", str(port)]
+    click.echo(f"Dagster UI on http://127.0.0.1:{port}  (DAGSTER_HOME={settings.dagster_home()})")
+    os.execv(sys.executable, command)  # noqa: S606 - fixed argv, no shell
+
+
 cli.add_command(ingest)
+cli.add_command(clean_command)
+cli.add_command(serve)
+cli.add_command(get)
 
 
 def main() -> None:

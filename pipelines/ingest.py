@@ -17,8 +17,10 @@ import pandas as pd
 from pipelines.drops import discover_drops, read_drop
 from pipelines.drops.batches import DEFAULT_BATCH_ROWS, POSITION_COLUMNS, Rejected
 from pipelines.drops.files import partition_fingerprint
+from pipelines.drops.flight_ids import FlightIdentifier, needs_flight_ids
 from pipelines.quality.duplicates import CONTENT_COLUMNS, PartitionKeys, superseded_reason
 from pipelines.quality.validate import validate_batch
+from pipelines.warehouse.aircraft_state import day_identifier
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.partition_load import PartitionLoad
 
@@ -99,12 +101,16 @@ def ingest_partition(database_url: str, day: date, landing_root: Path, *,
     reasons: Counter[str] = Counter()
     rows_read = done_bytes = 0
     flights: set[str] = set()
+    identifier: FlightIdentifier | None = None  # OpenSky drops name aircraft, not flights
     with connect(database_url) as conn:
         conn.execute("SET temp_buffers = '256MB'")  # staging stays in memory
         with PartitionLoad(conn, day) as load:
             for drop in files:
                 for batch in read_drop(drop, landing_root, batch_rows):
                     rows_read += batch.rows_read
+                    if needs_flight_ids(batch.frame):
+                        identifier = identifier or day_identifier(conn, day)
+                        identifier.assign(batch.frame)
                     checked = validate_batch(batch)
                     split = keys.split(checked.good, drop.name)
                     rejects = checked.rejected + split.conflicting

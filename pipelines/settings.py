@@ -7,6 +7,7 @@ the environment before anything connects.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -75,3 +76,24 @@ def export_defaults() -> None:
     os.environ.setdefault("FLIGHTS_LANDING_ROOT", str(landing_root()))
     os.environ.setdefault("DAGSTER_HOME", str(dagster_home()))
     os.environ.setdefault("DAGSTER_POSTGRES_URL", dagster_database_url())
+
+
+def _minutes(name: str, default: str) -> timedelta:
+    raw = os.environ.get(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{name} must be a positive number of minutes, not {raw!r}")
+    return timedelta(minutes=value)
+
+
+def flight_gap() -> timedelta:
+    """Positions of one aircraft further apart than this belong to two flights (OpenSky)."""
+    return _minutes("FLIGHTS_FLIGHT_GAP_MINUTES", "30")
+
+
+def landed_ground_time() -> timedelta:
+    """An aircraft on the ground this long has landed: a new flight starts (OpenSky)."""
+    return _minutes("FLIGHTS_LANDED_GROUND_MINUTES", "20")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -98,6 +98,24 @@ def apache_url(apache_db: str) -> str:
     with connect(apache_db) as conn:
         migrate(conn)
     return apache_db
+
+
+@pytest.fixture
+def apache_db_factory(apache_server: str) -> Iterator[Callable[[], str]]:
+    """Makes more migrated Apache-edition databases, dropped after the test."""
+    made: list[Iterator[str]] = []
+
+    def make() -> str:
+        gen = _new_apache_database(apache_server)
+        made.append(gen)
+        url = next(gen)
+        with connect(url) as conn:
+            migrate(conn)
+        return url
+
+    yield make
+    for gen in made:
+        next(gen, None)
 
 
 @pytest.fixture

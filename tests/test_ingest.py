@@ -56,7 +56,7 @@ def test_real_drops_store_every_point_once_and_rerun_changes_nothing(db_url: str
     assert all(r.reconciles and r.rows_quarantined == 0 for r in first.values())
     before = snapshot(db_url)
     assert len(before["data"]) == 305 + 871
-    jl516 = [m for m in before["meta"] if m[1] == "3376ab31"][0]
+    jl516 = next(m for m in before["meta"] if m[1] == "3376ab31")
     assert jl516[2:6] == ("Japan Airlines", "JL516", "CTS", "HND")
 
     again = ingest_partition(db_url, date(2024, 1, 2), REAL)
@@ -131,7 +131,8 @@ def test_drops_written_with_the_seed_proto_decode(db_url: str, tmp_path: Path) -
         "from google.protobuf.internal.encoder import _VarintBytes;"
         "import flight_pb2 as f;"
         "msgs=[f.FlightData(flight_id='seed01', latitude=1.0+i, longitude=2.0, altitude=100*i,"
-        " airspeed=300, timestamp=f'2024-03-01T00:00:0{i}Z', airline='Seed Air') for i in range(5)];"
+        " airspeed=300, timestamp=f'2024-03-01T00:00:0{i}Z', airline='Seed Air')"
+        " for i in range(5)];"
         "open(sys.argv[2],'wb').write(b''.join(_VarintBytes(len(m.SerializeToString()))"
         "+m.SerializeToString() for m in msgs))"
     )

@@ -1,11 +1,11 @@
 """Serialises tracks to `FlightDataResponse` bytes column by column, with numpy.
 
 Building one protobuf message per point in Python costs about 1.5 us a point, more than
-fetching the point from PostgreSQL; a 10,000-point track spent most of its time there. The
-response is instead assembled as bytes: the fields that vary per point are encoded a column at
-a time, the fields every point shares (flight id and metadata) are serialised once by protobuf
-itself, and the per-point segments are interleaved with one boolean mask. The output parses as
-the same message the generated classes would build (the tests compare them).
+fetching the point from PostgreSQL, and a 10,000-point track spent most of its time there.
+The response is instead assembled as bytes: the fields that vary per point are encoded a
+column at a time, the fields every point shares (flight id and metadata) are serialised once by
+protobuf itself, and the per-point pieces are interleaved with one boolean mask. The result
+parses as the message the generated classes would build (the tests compare the two).
 """
 
 from __future__ import annotations
@@ -18,9 +18,21 @@ from pipelines.proto import flight_pb2
 from pipelines.warehouse.flight_reads import FlightMeta, Track
 
 _VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
-_MAX_VARINT = 10
+# The smallest value needing 2, 3, ... 10 varint bytes.
+_VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
 _DATA_FIELD = flight_pb2.FlightDataResponse.DESCRIPTOR.fields_by_name["data"].number
 _FIELDS = flight_pb2.FlightData.DESCRIPTOR.fields_by_name
+
+_US_PER_DAY = 86_400_000_000
+_DIGIT_PAIRS = np.array([[48 + i // 10, 48 + i % 10] for i in range(100)], dtype=np.uint8)
+_SECONDS = np.arange(86_400)
+_COLON = np.full((86_400, 1), ord(":"), dtype=np.uint8)
+# "HH:MM:SS" for every second of a day, looked up instead of computed per point.
+_CLOCK = np.concatenate(
+    [_DIGIT_PAIRS[_SECONDS // 3600], _COLON, _DIGIT_PAIRS[_SECONDS // 60 % 60], _COLON,
+     _DIGIT_PAIRS[_SECONDS % 60]],
+    axis=1,
+)
 
 
 def _tag(name: str, wire_type: int) -> int:
@@ -30,21 +42,47 @@ def _tag(name: str, wire_type: int) -> int:
 
 
 def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Varint bytes of int64 values (negative ones take ten bytes, as protobuf's int32 does)."""
+    """Varint bytes of integers (negative ones take ten bytes, as protobuf's int32 does)."""
     unsigned = values.astype(np.int64).view(np.uint64)
-    groups = np.stack(
-        [((unsigned >> np.uint64(7 * k)) & np.uint64(0x7F)) for k in range(_MAX_VARINT)], axis=1
-    ).astype(np.uint8)
-    nonzero = groups != 0
-    # Index of the highest non-zero group, plus one (at least one byte).
-    lengths = _MAX_VARINT - np.argmax(nonzero[:, ::-1], axis=1)
-    lengths[~nonzero.any(axis=1)] = 1
-    groups[np.arange(_MAX_VARINT) < (lengths - 1)[:, None]] |= 0x80
+    lengths = np.searchsorted(_VARINT_LIMITS, unsigned, side="right") + 1
+    width = int(lengths.max(initial=1))
+    groups = np.empty((len(values), width), dtype=np.uint8)
+    for k in range(width):
+        groups[:, k] = (unsigned >> np.uint64(7 * k)) & np.uint64(0x7F)
+    groups[np.arange(width) < (lengths - 1)[:, None]] |= 0x80
     return groups, lengths
 
 
-class _Segments:
-    """Each point's bytes as fixed-width blocks plus how much of each block a point uses."""
+def iso_timestamps(times_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """ISO 8601 UTC ending in `Z` as ASCII rows, and their lengths: `2024-01-02T07:22:55Z`,
+    with `.ffffff` before the `Z` when the second has a fraction (as `datetime.isoformat`)."""
+    n = len(times_us)
+    days, of_day = np.divmod(times_us, _US_PER_DAY)
+    seconds, fraction = np.divmod(of_day, 1_000_000)
+    # A track covers few days: format each distinct day once.
+    new_day = np.ones(n, dtype=bool)
+    new_day[1:] = days[1:] != days[:-1]
+    dates = np.datetime_as_string(days[new_day].astype("datetime64[D]")).astype("S10")
+    fractional = np.flatnonzero(fraction)
+    text = np.empty((n, 27 if len(fractional) else 20), dtype=np.uint8)
+    text[:, :10] = dates.view(np.uint8).reshape(-1, 10)[np.cumsum(new_day) - 1]
+    text[:, 10] = ord("T")
+    text[:, 11:19] = _CLOCK[seconds]
+    text[:, 19] = ord("Z")
+    lengths = np.full(n, 20)
+    if len(fractional):
+        micros = fraction[fractional]
+        text[fractional, 19] = ord(".")
+        text[fractional, 20:22] = _DIGIT_PAIRS[micros // 10_000]
+        text[fractional, 22:24] = _DIGIT_PAIRS[micros // 100 % 100]
+        text[fractional, 24:26] = _DIGIT_PAIRS[micros % 100]
+        text[fractional, 26] = ord("Z")
+        lengths[fractional] = 27
+    return text, lengths
+
+
+class _Pieces:
+    """Each point's bytes as fixed-width blocks, with how much of each block a point uses."""
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -66,35 +104,25 @@ class _Segments:
         block = np.broadcast_to(np.frombuffer(data, dtype=np.uint8), (self.n, len(data)))
         self.add(block, np.full(self.n, len(data)))
 
-    def size(self) -> np.ndarray:
-        return np.sum(self._used, axis=0) if self._used else np.zeros(self.n, dtype=np.int64)
+    def extend(self, other: _Pieces) -> None:
+        self._blocks += other._blocks
+        self._used += other._used
 
-    def prepend(self, other: _Segments) -> None:
-        self._blocks[:0] = other._blocks
-        self._used[:0] = other._used
+    def sizes(self) -> np.ndarray:
+        return np.sum(self._used, axis=0)
 
     def join(self) -> bytes:
-        """All points' bytes in order: the blocks side by side, unused tails dropped."""
+        """Every point's bytes in order: the blocks side by side, unused tails dropped."""
         if self.n == 0:
             return b""
+        widths = [block.shape[1] for block in self._blocks]
+        block_of_column = np.repeat(np.arange(len(widths)), widths)
+        # The smallest integers that fit: the mask's inputs are as large as the output.
+        small = np.min_scalar_type(max(widths))
+        column_in_block = np.concatenate([np.arange(w, dtype=small) for w in widths])
+        used = np.stack(self._used, axis=1).astype(small)[:, block_of_column]
         matrix = np.concatenate(self._blocks, axis=1)
-        keep = np.concatenate(
-            [np.arange(b.shape[1]) < u[:, None] for b, u in zip(self._blocks, self._used, strict=True)],
-            axis=1,
-        )
-        return matrix[keep].tobytes()
-
-
-def iso_timestamps(times_us: np.ndarray) -> np.ndarray:
-    """ISO 8601 UTC with a `Z`, as bytes: whole seconds plain, fractions to the microsecond."""
-    stamps = times_us.astype("datetime64[us]")
-    text = np.datetime_as_string(stamps, unit="s", timezone="UTC")
-    fractional = times_us % 1_000_000 != 0
-    if fractional.any():
-        fine = np.datetime_as_string(stamps[fractional], unit="us", timezone="UTC")
-        text = text.astype(fine.dtype)
-        text[fractional] = fine
-    return text.astype("S")
+        return matrix[column_in_block < used].tobytes()
 
 
 def _fixed(values: np.ndarray, dtype: str) -> np.ndarray:
@@ -102,40 +130,38 @@ def _fixed(values: np.ndarray, dtype: str) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=dtype).view(np.uint8).reshape(-1, width)
 
 
-def _point_segments(track: Track) -> _Segments:
+def _integers(values: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.rint(values), nan=0.0).astype(np.int64)
+
+
+def _add_points(pieces: _Pieces, track: Track) -> None:
     n = len(track)
-    seg = _Segments(n)
     everywhere = np.ones(n, dtype=bool)
-    eight = np.full(n, 8)
-    seg.add_field(_tag("latitude", _FIXED64), _fixed(track.latitude, "<f8"), eight, everywhere)
-    seg.add_field(_tag("longitude", _FIXED64), _fixed(track.longitude, "<f8"), eight, everywhere)
+    for name in ("latitude", "longitude"):
+        body = _fixed(getattr(track, name), "<f8")
+        pieces.add_field(_tag(name, _FIXED64), body, np.full(n, 8), everywhere)
     for name in ("altitude", "airspeed"):
-        values = np.nan_to_num(np.rint(getattr(track, name)), nan=0.0).astype(np.int64)
-        body, used = _varints(values)
-        seg.add_field(_tag(name, _VARINT), body, used, values != 0)
+        values = _integers(getattr(track, name))
+        pieces.add_field(_tag(name, _VARINT), *_varints(values), values != 0)
 
-    text = iso_timestamps(track.times_us)
-    width = text.dtype.itemsize
-    lengths = np.strings.str_len(text).astype(np.int64)
-    assert width < 0x80, "one-byte string lengths only"
-    body = np.empty((n, width + 1), dtype=np.uint8)
+    text, lengths = iso_timestamps(track.times_us)
+    body = np.empty((n, text.shape[1] + 1), dtype=np.uint8)
     body[:, 0] = lengths
-    body[:, 1:] = text.view(np.uint8).reshape(n, width)
-    seg.add_field(_tag("timestamp", _LENGTH), body, lengths + 1, everywhere)
+    body[:, 1:] = text
+    pieces.add_field(_tag("timestamp", _LENGTH), body, lengths + 1, everywhere)
 
-    track_known = ~np.isnan(track.track)
-    seg.add_field(_tag("track", _FIXED32), _fixed(track.track, "<f4"), np.full(n, 4), track_known)
-    rate_known = ~np.isnan(track.vertical_rate)
-    body, used = _varints(np.nan_to_num(np.rint(track.vertical_rate)).astype(np.int64))
-    seg.add_field(_tag("vertical_rate", _VARINT), body, used, rate_known)
-    ground_known = ~np.isnan(track.on_ground)
-    ground = np.nan_to_num(track.on_ground).astype(np.uint8)[:, None]
-    seg.add_field(_tag("on_ground", _VARINT), ground, np.ones(n, dtype=np.int64), ground_known)
-    return seg
+    known = ~np.isnan(track.track)
+    pieces.add_field(_tag("track", _FIXED32), _fixed(track.track, "<f4"), np.full(n, 4), known)
+    known = ~np.isnan(track.vertical_rate)
+    pieces.add_field(_tag("vertical_rate", _VARINT), *_varints(_integers(track.vertical_rate)),
+                     known)
+    known = ~np.isnan(track.on_ground)
+    ground = _integers(track.on_ground).astype(np.uint8)[:, None]
+    pieces.add_field(_tag("on_ground", _VARINT), ground, np.ones(n, dtype=np.int64), known)
 
 
 def _shared_fields(meta: FlightMeta) -> bytes:
-    """Fields every point of the flight carries, serialised once by protobuf."""
+    """The fields every point of the flight carries, serialised once by protobuf."""
     return flight_pb2.FlightData(
         flight_id=meta.flight_id,
         airline=meta.airline or "",
@@ -156,25 +182,23 @@ def encode_track(
     track: Track,
     meta: FlightMeta,
     *,
-    resolution: flight_pb2.Resolution.ValueType = flight_pb2.RESOLUTION_UNSPECIFIED,
+    resolution: flight_pb2.Resolution = flight_pb2.RESOLUTION_UNSPECIFIED,
     stored_points: int = 0,
 ) -> Encoded:
-    """`FlightDataResponse(data=[...one FlightData per point...], resolution, stored_points)`."""
-    points = _point_segments(track)
+    """`FlightDataResponse(data=[one FlightData per point], resolution, stored_points)`."""
+    points = _Pieces(len(track))
+    _add_points(points, track)
     points.add_constant(_shared_fields(meta))
-    header = _Segments(len(track))
-    header.add_constant(bytes([_DATA_FIELD << 3 | _LENGTH]))
-    body, used = _varints(points.size())
-    header.add(body, used)
-    points.prepend(header)
-    tail = flight_pb2.FlightDataResponse(
-        resolution=resolution, stored_points=stored_points
-    ).SerializeToString()
-    return Encoded(points.join() + tail)
+    whole = _Pieces(len(track))
+    whole.add_constant(bytes([_DATA_FIELD << 3 | _LENGTH]))
+    whole.add(*_varints(points.sizes()))
+    whole.extend(points)
+    tail = flight_pb2.FlightDataResponse(resolution=resolution, stored_points=stored_points)
+    return Encoded(whole.join() + tail.SerializeToString())
 
 
 def serialize_response(response: Encoded | flight_pb2.FlightDataResponse) -> bytes:
-    """gRPC's serializer for FlightDataResponse: encoded tracks pass through."""
+    """gRPC's serializer for FlightDataResponse: encoded tracks pass through as they are."""
     if isinstance(response, Encoded):
         return response.data
     return response.SerializeToString()

@@ -24,9 +24,9 @@ def _day(name: str) -> date | None:
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60,
-           default_status=dg.DefaultSensorStatus.RUNNING,
            description="Requests an ingest run for every landing-zone day whose files are "
-                       "new or changed since the last request.")
+                       "new or changed since the last request. Off until an operator turns "
+                       "it on (UI, Automation), like the daily schedule.")
 def landing_zone_sensor(context: dg.SensorEvaluationContext,
                         landing: LandingZone) -> dg.SensorResult:
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}

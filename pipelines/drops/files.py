@@ -53,7 +53,7 @@ def discover_drops(root: Path, day: date) -> list[DropFile]:
     if not folder.is_dir():
         return []
     found = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() or p.is_symlink()):
+    for path in sorted(p for p in folder.rglob("*") if not p.is_dir() or p.is_symlink()):
         try:
             stat = path.lstat() if path.is_symlink() else path.stat()
         except OSError:
@@ -120,7 +120,10 @@ def read_drop(drop: DropFile, root: Path, batch_rows: int = DEFAULT_BATCH_ROWS
     if not resolved.is_relative_to(root.resolve()):
         yield _file_reject(drop, "symlink points outside the landing zone")
         return
-    if drop.size == 0:
+    if not resolved.is_file():
+        yield _file_reject(drop, "not a regular file (pipe, socket, device or folder)")
+        return
+    if resolved.stat().st_size == 0:
         yield _file_reject(drop, "empty file")
         return
     reader = _readers().get(fmt)

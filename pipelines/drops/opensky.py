@@ -6,8 +6,9 @@ batch rows in the data model's units (docs/opensky.md):
 - `timestamp` = `time` (epoch seconds), `raw_timestamp` its text;
 - `altitude` = `baroaltitude` in whole feet, `airspeed` = `velocity` (ground speed) in whole
   knots, `vertical_rate` = `vertrate` in whole ft/min, `track` = `heading` (degrees);
-- `on_ground`, `squawk`, `icao24` (lower case) and `callsign` (padding stripped) as given,
-  the callsign also as `flight_number`; `flight_id` is left empty for the flight identifier.
+- `on_ground`, `squawk` (four digits), `icao24` (lower case) and `callsign` (padding
+  stripped), the callsign also as `flight_number`; `flight_id` is left empty: the flight
+  identifier (`flight_ids`) fills it during ingest.
 An empty field is null. `geoaltitude`, `alert`, `spi`, `lastposupdate` and `lastcontact`
 are not stored, and are not parsed.
 
@@ -25,7 +26,7 @@ import tarfile
 import zlib
 from collections.abc import Iterator
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 import pandas as pd
@@ -56,6 +57,7 @@ _TRUE = ["True", "true", "TRUE", "1"]
 _FALSE = ["False", "false", "FALSE", "0"]
 _PREVIEW_CHARS = 1024
 _MAX_HEADER_BYTES = 64 << 10
+_MAX_LINE_BYTES = 32 << 20
 _DOCUMENT_SUFFIXES = (".txt", ".md", ".pdf")
 
 
@@ -86,10 +88,11 @@ def _read_archive(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[Dr
                     yield _file_reject(member_source, "archive member is not a states CSV")
                     continue
                 found = True
-                content = archive.extractfile(member)
-                assert content is not None
-                if content.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
-                    content = gzip.GzipFile(fileobj=content, mode="rb")  # type: ignore[assignment]
+                member_file = archive.extractfile(member)
+                assert member_file is not None
+                content = cast(BinaryIO, member_file)
+                if member_file.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
+                    content = cast(BinaryIO, gzip.GzipFile(fileobj=member_file, mode="rb"))
                 yield from _read_csv(content, member_source, batch_rows)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DropReadError(f"archive unreadable after this point: {exc}") from exc
@@ -158,6 +161,9 @@ def _line_blocks(pending: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
         if cut:
             yield pending[:cut]
             pending = pending[cut:]
+        elif len(pending) > _MAX_LINE_BYTES:
+            raise DropReadError(f"a line longer than {_MAX_LINE_BYTES} bytes; rest of file "
+                                "not read")
     if pending:
         yield pending
 
@@ -172,15 +178,15 @@ class _BlockParser:
         self._invalid: list[tuple[int, str]] = []
         self._read = pacsv.ReadOptions(column_names=names, use_threads=False,
                                        block_size=32 << 20)
-        self._parse = pacsv.ParseOptions(ignore_empty_lines=False,
+        # OpenSky never quotes: a stray quote is data, not the start of a multi-line field.
+        self._parse = pacsv.ParseOptions(quote_char=False, ignore_empty_lines=False,
                                          invalid_row_handler=self._on_invalid)
         self._typed = pacsv.ConvertOptions(
             column_types=_TYPES, include_columns=list(_READ), null_values=[""],
-            strings_can_be_null=True, true_values=_TRUE, false_values=_FALSE,
-            quoted_strings_can_be_null=True)
-        self._text = pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in _READ}, include_columns=list(_READ),
-            null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True)
+            strings_can_be_null=True, true_values=_TRUE, false_values=_FALSE)
+        self._raw = pacsv.ConvertOptions(
+            column_types={name: pa.binary() for name in _READ}, include_columns=list(_READ),
+            null_values=[""], strings_can_be_null=True)
 
     def _on_invalid(self, row: pacsv.InvalidRow) -> str:
         self._invalid.append((row.number or 0, f"expected {row.expected_columns} fields, "
@@ -199,8 +205,11 @@ class _BlockParser:
             table = self._table(block, self._typed)
             columns = {name: table.column(name).combine_chunks() for name in _READ}
         except pa.ArrowInvalid:
-            table = self._table(block, self._text)
-            columns = self._convert_text(table, problems)
+            try:
+                table = self._table(block, self._raw)
+            except pa.ArrowInvalid as exc:
+                raise DropReadError(f"CSV unparseable from line {first_line}: {exc}") from exc
+            columns = self._convert_raw(table, problems)
         invalid = self._invalid
         n = table.num_rows
         if invalid:
@@ -215,13 +224,24 @@ class _BlockParser:
         frame = _frame(data, lines, keep)
         return frame, self._rejects(block, first_line, first_offset, sorted(rejected))
 
-    def _convert_text(self, table: pa.Table, problems: dict[int, list[str]]
-                      ) -> dict[str, pa.Array]:
-        """Typed columns from a text parse; a value that does not convert becomes null and
-        a reason for its row."""
+    def _convert_raw(self, table: pa.Table, problems: dict[int, list[str]]
+                     ) -> dict[str, pa.Array]:
+        """Typed columns from an untyped parse; a value that does not convert (or is not
+        UTF-8) becomes null and a reason for its row."""
         columns: dict[str, pa.Array] = {}
         for name in _READ:
-            text = table.column(name).combine_chunks()
+            raw = table.column(name).combine_chunks()
+            try:
+                text = raw.cast(pa.string())
+            except pa.ArrowInvalid:
+                decoded = []
+                for i, value in enumerate(raw.to_pylist()):
+                    try:
+                        decoded.append(None if value is None else value.decode())
+                    except UnicodeDecodeError:
+                        problems.setdefault(i, []).append(f"{name} is not valid UTF-8")
+                        decoded.append(None)
+                text = pa.array(decoded, type=pa.string())
             if name in _TEXTS:
                 columns[name] = text
                 continue
@@ -235,7 +255,8 @@ class _BlockParser:
             bad = values.isna() & series.notna()
             for i, raw in zip(np.flatnonzero(bad), series[bad], strict=True):
                 problems.setdefault(int(i), []).append(f"{name} {what}: {raw[:40]!r}")
-            columns[name] = pa.array(values.where(~bad, None).tolist(), type=_TYPES[name])
+            columns[name] = pa.array(values.where(~bad).to_numpy(dtype=object),
+                                     type=_TYPES[name], from_pandas=True)
         return columns
 
     def _rejects(self, block: bytes, first_line: int, first_offset: int,
@@ -260,6 +281,13 @@ def _trimmed(values: pa.Array) -> pa.Array:
     trimmed = pc.utf8_trim_whitespace(values)
     return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), pa.scalar(None, pa.string()),
                       trimmed)
+
+
+def _squawks(values: pa.Array) -> pa.Array:
+    """Squawks as four digits: a code written as a number lost its leading zeros."""
+    text = _trimmed(values)
+    short = pc.fill_null(pc.match_substring_regex(text, r"^[0-7]{1,3}$"), False)
+    return pc.if_else(short, pc.utf8_lpad(text, 4, "0"), text)
 
 
 def _rows(columns: dict[str, pa.Array], n: int, problems: dict[int, list[str]]
@@ -294,15 +322,15 @@ def _rows(columns: dict[str, pa.Array], n: int, problems: dict[int, list[str]]
             for i in np.flatnonzero(flags):
                 problems.setdefault(int(i), []).append(reason)
             bad |= flags
-    for i in problems:
-        bad[i] = True
+    for row in problems:  # rows a text parse found unconvertible values in
+        bad[row] = True
     callsign = _trimmed(columns["callsign"])
     data = {
         "raw_timestamp": time_text, "seconds": seconds, "lat": columns["lat"],
         "lon": columns["lon"],
         "velocity": columns["velocity"], "heading": columns["heading"],
         "vertrate": columns["vertrate"], "baroaltitude": columns["baroaltitude"],
-        "onground": columns["onground"], "squawk": _trimmed(columns["squawk"]),
+        "onground": columns["onground"], "squawk": _squawks(columns["squawk"]),
         "icao24": icao24, "callsign": callsign,
     }
     return ~bad, data
@@ -316,8 +344,9 @@ def _floats(values: pa.Array, scale: float | None = None) -> pd.arrays.FloatingA
     return pd.arrays.FloatingArray(np.where(mask, 0.0, numbers), mask)
 
 
-def _strings(values: pa.Array) -> pd.arrays.StringArray:
-    return pd.array(values.to_numpy(zero_copy_only=False), dtype="string")  # type: ignore
+def _strings(values: pa.Array) -> pd.arrays.ArrowStringArray:
+    """Arrow text as the batch's text dtype, without copying."""
+    return pd.arrays.ArrowStringArray(values)
 
 
 def _frame(data: dict[str, pa.Array], lines: np.ndarray, keep: np.ndarray) -> pd.DataFrame:
@@ -331,8 +360,8 @@ def _frame(data: dict[str, pa.Array], lines: np.ndarray, keep: np.ndarray) -> pd
     onground = data["onground"]
     callsign = _strings(data["callsign"])
 
-    def nothing() -> pd.arrays.StringArray:
-        return pd.arrays.StringArray(np.full(n, pd.NA, dtype=object))
+    def nothing() -> pd.arrays.ArrowStringArray:
+        return _strings(pa.nulls(n, pa.string()))
 
     frame = pd.DataFrame({
         "flight_id": nothing(),

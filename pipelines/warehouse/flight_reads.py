@@ -7,19 +7,25 @@ another thread: the API does so when its caller goes away, so an abandoned call 
 
 from __future__ import annotations
 
+import enum
+import logging
 import struct
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
 from pipelines.warehouse.sqlfiles import load_sql
+
+log = logging.getLogger(__name__)
 
 OPEN_START = datetime(1, 1, 1, tzinfo=UTC)
 OPEN_END = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
@@ -52,12 +58,6 @@ class FlightMeta:
 
 
 @dataclass(frozen=True)
-class Flight:
-    meta: FlightMeta
-    has_points: bool
-
-
-@dataclass(frozen=True)
 class Track:
     """Points in time order, one numpy column per field; NaN where a report lacked a value."""
 
@@ -72,6 +72,10 @@ class Track:
 
     def __len__(self) -> int:
         return len(self.times_us)
+
+    @classmethod
+    def empty(cls) -> Track:
+        return cls(np.empty(0, dtype=np.int64), *(np.empty(0) for _ in _FLOAT_COLUMNS))
 
     @property
     def last_time(self) -> datetime:
@@ -122,8 +126,12 @@ class Cancellation:
     def cancel(self) -> None:
         with self._lock:
             self.cancelled = True
-            if self._conn is not None:
-                self._conn.cancel_safe()
+            if self._conn is None:
+                return
+            try:
+                self._conn.cancel_safe(timeout=5)
+            except psycopg.Error as exc:  # the statement timeout still bounds the query
+                log.warning("could not cancel a query: %s", exc)
 
     @contextmanager
     def attach(self, conn: psycopg.Connection) -> Iterator[None]:
@@ -157,23 +165,28 @@ class FlightStore:
         min_size: int,
         max_size: int,
         role: str | None = None,
+        prepare: bool = True,
         application_name: str = "flights-api",
         wait_timeout: float = 30.0,
     ) -> FlightStore:
-        """Opens the pool and waits for its first connections (fails fast when it cannot)."""
+        """Opens the pool and waits for its first connections (fails fast when it cannot).
+
+        `prepare` keeps the hot statements (a flight, its track) prepared on each connection:
+        planning a query over a hypertable costs as much as running it for a short track.
+        Turn it off behind a proxy that pools transactions without tracking prepared
+        statements (see pipelines.warehouse.connection); the other statements never are.
+        """
+        kwargs: dict[str, Any] = {"prepare_threshold": 0 if prepare else None,
+                                  "application_name": application_name}
+        # One plain connection first: when the store is unreachable, its error says why
+        # (the pool would only report a timeout).
+        psycopg.connect(url, **kwargs).close()
 
         def configure(conn: psycopg.Connection) -> None:
             conn.read_only = True
 
-        pool = ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs={"prepare_threshold": None, "application_name": application_name},
-            configure=configure,
-            open=False,
-            name="flights-api",
-        )
+        pool = ConnectionPool(url, min_size=min_size, max_size=max_size, kwargs=kwargs,
+                              configure=configure, open=False, name=application_name)
         pool.open(wait=True, timeout=wait_timeout)
         return cls(pool, role=role)
 
@@ -186,62 +199,159 @@ class FlightStore:
     ) -> Iterator[FlightReads]:
         """One read-only transaction; queries in it end after `timeout` seconds."""
         with self.pool.connection(timeout=timeout) as conn:
-            scope = cancellation.attach(conn) if cancellation else _no_cancel()
+            scope: AbstractContextManager[None] = (
+                cancellation.attach(conn) if cancellation else nullcontext())
             with scope, conn.transaction():
-                conn.execute(
-                    load_sql("api/begin_read"),
-                    {"timeout": f"{max(int(timeout * 1000), 1)}ms", "role": self.role or "none"},
-                )
-                yield FlightReads(conn)
+                reads = FlightReads(conn)
+                reads.begin(timeout=timeout, role=self.role)
+                yield reads
 
 
-@contextmanager
-def _no_cancel() -> Iterator[None]:
-    yield
+class Source(enum.Enum):
+    """Where a track's points come from: stored reports, or the per-minute aggregate that
+    outlives them once retention has dropped the raw data."""
+
+    RAW = "api/points_raw"
+    MINUTES = "api/points_minutes"
+
+
+@dataclass(frozen=True)
+class BoundingBox:
+    """Degrees; min_longitude > max_longitude means the box crosses the antimeridian."""
+
+    min_latitude: float
+    min_longitude: float
+    max_latitude: float
+    max_longitude: float
+
+
+@dataclass(frozen=True)
+class FlightQuery:
+    """The filters of a flight search; None leaves a filter unset."""
+
+    window: Window
+    airline: str | None = None
+    departure_airport: str | None = None
+    arrival_airport: str | None = None
+    box: BoundingBox | None = None
+
+
+@dataclass(frozen=True)
+class FlightListing:
+    flight_id: str
+    airline: str | None
+    flight_number: str | None
+    departure_airport: str | None
+    arrival_airport: str | None
+    icao24: str | None
+    callsign: str | None
+    first_seen: datetime
+    last_seen: datetime
+    points: int
+
+
+@dataclass(frozen=True)
+class FlightDay:
+    day: date
+    first_seen: datetime
+    last_seen: datetime
+    points: int
+    max_altitude: int | None
+    max_airspeed: int | None
+    min_latitude: float
+    min_longitude: float
+    max_latitude: float
+    max_longitude: float
 
 
 class FlightReads:
-    """The API's queries, on one connection inside a read-only transaction."""
+    """The API's queries, on one connection inside a read-only transaction.
+
+    The hot path (begin, flight, track) follows the connection's preparation rule; the rest
+    is never prepared: their optional filters want plans made for the actual values.
+    """
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
 
+    def begin(self, *, timeout: float, role: str | None) -> None:
+        """The transaction's statement timeout and role (None: the login role)."""
+        self._conn.execute(
+            load_sql("api/begin_read"),
+            {"timeout": f"{max(int(timeout * 1000), 1)}ms", "role": role or "none"},
+        )
+
     def check(self) -> None:
         """Fails unless the tables the API reads exist and are readable."""
-        self._conn.execute(load_sql("api/check"))
+        self._conn.execute(load_sql("api/check"), prepare=False)
 
-    def flight(self, flight_id: str) -> Flight:
-        with self._conn.cursor() as cur:
+    def flight(self, flight_id: str) -> FlightMeta:
+        with self._conn.cursor(row_factory=class_row(FlightMeta)) as cur:
             cur.execute(load_sql("api/flight"), {"flight_id": flight_id})
-            row = cur.fetchone()
-        assert row is not None
-        return Flight(FlightMeta(*row[:-1]), bool(row[-1]))
+            meta = cur.fetchone()
+        assert meta is not None
+        return meta
 
-    def _track(self, points: str, params: dict[str, Any]) -> Track:
-        query = load_sql("api/track_arrays").format(points=load_sql(points))
+    def known(self, flight_id: str) -> bool:
+        """Whether any history of the flight is stored (raw or aggregated)."""
+        row = self._conn.execute(load_sql("api/flight_known"), {"flight_id": flight_id},
+                                 prepare=False).fetchone()
+        return bool(row and row[0])
+
+    def _track(self, query: sql.Composable, params: dict[str, Any]) -> Track:
         with self._conn.cursor(binary=True) as cur:
-            cur.execute(query, params)
+            cur.execute(load_sql("api/track_arrays").format(points=query), params)
             row = cur.fetchone()
         assert row is not None
         return _track(row)
 
-    def track(self, flight_id: str, window: Window, *, limit: int) -> Track:
-        """The first `limit` stored reports in the window."""
-        return self._track("api/track_raw", {
-            "flight_id": flight_id, "start": window.start, "end": window.end, "limit": limit,
-        })
+    @staticmethod
+    def _params(flight_id: str, window: Window, **more: Any) -> dict[str, Any]:
+        return {"flight_id": flight_id, "start": window.start, "end": window.end, **more}
 
-    def track_even(self, flight_id: str, window: Window, *, points: int) -> Track:
-        """`points` reports evenly spread over all those in the window."""
-        return self._track("api/track_even", {
-            "flight_id": flight_id, "start": window.start, "end": window.end, "points": points,
-        })
+    def track(self, source: Source, flight_id: str, window: Window, *, limit: int) -> Track:
+        """The first `limit` points of the window."""
+        query = load_sql("api/track_first").format(source=load_sql(source.value))
+        return self._track(query, self._params(flight_id, window, limit=limit))
 
-    def count(self, flight_id: str, window: Window) -> int:
-        row = self._conn.execute(
-            load_sql("api/track_count"),
-            {"flight_id": flight_id, "start": window.start, "end": window.end},
-        ).fetchone()
+    def track_even(self, source: Source, flight_id: str, window: Window, *, points: int) -> Track:
+        """`points` points evenly spread over all those of the window."""
+        query = load_sql("api/track_even").format(source=load_sql(source.value))
+        return self._track(query, self._params(flight_id, window, points=points))
+
+    def count(self, source: Source, flight_id: str, window: Window) -> tuple[int, int]:
+        """Points in the window, and the stored reports they stand for."""
+        query = load_sql("api/track_count").format(source=load_sql(source.value))
+        row = self._conn.execute(query, self._params(flight_id, window),
+                                 prepare=False).fetchone()
         assert row is not None
-        return int(row[0])
+        return int(row[0]), int(row[1])
 
+    def flights(
+        self, query: FlightQuery, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[FlightListing]:
+        """One page of a flight search, after the (first_seen, flight_id) of the last row."""
+        box = query.box
+        after_time, after_id = after or (OPEN_START, "")
+        params = {
+            "start": query.window.start,
+            "end": query.window.end,
+            "airline": query.airline,
+            "departure_airport": query.departure_airport,
+            "arrival_airport": query.arrival_airport,
+            "min_latitude": box.min_latitude if box else None,
+            "min_longitude": box.min_longitude if box else None,
+            "max_latitude": box.max_latitude if box else None,
+            "max_longitude": box.max_longitude if box else None,
+            "after_time": after_time,
+            "after_id": after_id,
+            "limit": limit,
+        }
+        with self._conn.cursor(row_factory=class_row(FlightListing)) as cur:
+            return cur.execute(load_sql("api/list_flights"), params, prepare=False).fetchall()
+
+    def days(self, flight_id: str) -> list[FlightDay]:
+        """The flight's UTC days from the per-day aggregate, oldest first."""
+        with self._conn.cursor(row_factory=class_row(FlightDay)) as cur:
+            return cur.execute(load_sql("api/flight_days"), {"flight_id": flight_id},
+                               prepare=False).fetchall()

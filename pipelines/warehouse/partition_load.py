@@ -207,9 +207,10 @@ class PartitionLoad:
         """Write metadata and the ledger row; the commit happens on leaving the block."""
         self.drain()
         with self.conn.cursor() as cur:
+            # Sorted, so concurrent days lock shared flights in one order (no deadlock).
             cur.executemany(load_sql("ingest/upsert_metadata"), [
                 {"flight_id": fid, **{c: meta.get(c) for c in METADATA_COLUMNS}}
-                for fid, meta in self._metadata.items()
+                for fid, meta in sorted(self._metadata.items())
             ])
         c = self.counts
         self.conn.execute(load_sql("ingest/record_load"), {

@@ -1,3 +1,3 @@
--- How many reports of a flight are stored in [start, end).
-SELECT count(*) FROM flight_data
-WHERE flight_id = %(flight_id)s AND "timestamp" >= %(start)s AND "timestamp" < %(end)s
+-- How many points a source (points_*.sql) has, and how many stored reports they stand for.
+SELECT count(*) AS points, coalesce(sum(reports), 0)::bigint AS reports
+FROM ({source}) AS s

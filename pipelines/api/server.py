@@ -1,0 +1,346 @@
+"""The gRPC server: `flight.FlightDataService` over the flight store.
+
+Around the service: a bounded worker pool and a bounded connection pool, read-only queries
+whose statement timeout follows the caller's deadline (and that are cancelled when the caller
+goes away), the standard health service and reflection, optional TLS and bearer tokens, and a
+graceful stop: health turns NOT_SERVING, new calls are refused, calls in flight get a grace
+period. Failures the caller can act on get their own status; anything else is INTERNAL with a
+reference to the server's log, never SQL or a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import signal
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+import psycopg
+from google.protobuf import message_factory
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from psycopg_pool import PoolTimeout
+
+from pipelines.api import validation
+from pipelines.api.auth import BearerTokenInterceptor
+from pipelines.api.config import ApiConfig
+from pipelines.api.validation import BadRequest, TrackQuery, to_timestamp
+from pipelines.api.wire import Encoded, encode_track, serialize_response
+from pipelines.proto import flight_pb2, flight_pb2_grpc
+from pipelines.warehouse.flight_reads import (
+    Cancellation,
+    FlightListing,
+    FlightMeta,
+    FlightReads,
+    FlightStore,
+    ReadCancelled,
+    Source,
+    Track,
+)
+
+log = logging.getLogger(__name__)
+
+SERVICE = flight_pb2.DESCRIPTOR.services_by_name["FlightDataService"]
+_MAX_REQUEST_BYTES = 1024 * 1024
+
+
+class Failure(Exception):
+    """An expected failure with the status the caller gets."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _abort(context: grpc.ServicerContext, exc: Exception, method: str) -> None:
+    """Ends the call with the status for `exc` (context.abort raises)."""
+    if isinstance(exc, Failure):
+        code, message = exc.code, exc.message
+    elif isinstance(exc, BadRequest):
+        code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+    elif isinstance(exc, ReadCancelled):
+        code, message = grpc.StatusCode.CANCELLED, "the call was cancelled"
+    elif isinstance(exc, psycopg.errors.QueryCanceled):
+        code = grpc.StatusCode.DEADLINE_EXCEEDED
+        message = "the query outlasted the call's deadline or the server's query timeout"
+    elif isinstance(exc, PoolTimeout):
+        code, message = grpc.StatusCode.UNAVAILABLE, "the server is busy; retry later"
+    elif isinstance(exc, psycopg.OperationalError):
+        log.warning("%s: flight store unavailable: %s", method, exc)
+        code, message = grpc.StatusCode.UNAVAILABLE, "the flight store is unavailable; retry later"
+    else:
+        reference = uuid.uuid4().hex[:12]
+        log.error("%s failed (reference %s)", method, reference, exc_info=exc)
+        code, message = grpc.StatusCode.INTERNAL, f"internal error (reference {reference})"
+    context.abort(code, message)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _rpc(method: F) -> F:
+    """Maps what an RPC raises to a status; streams are generators and are wrapped as such."""
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def stream(self: Any, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            try:
+                yield from method(self, request, context)
+            except Exception as exc:
+                _abort(context, exc, method.__name__)
+        return stream  # type: ignore[return-value]
+
+    @functools.wraps(method)
+    def unary(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except Exception as exc:
+            _abort(context, exc, method.__name__)
+    return unary  # type: ignore[return-value]
+
+
+def _summary(meta: FlightMeta | FlightListing, **totals: Any) -> flight_pb2.FlightSummary:
+    fields: dict[str, Any] = {name: getattr(meta, name) or "" for name in (
+        "flight_id", "airline", "flight_number", "departure_airport", "arrival_airport",
+        "icao24", "callsign")}
+    return flight_pb2.FlightSummary(**fields, **totals)
+
+
+class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
+    def __init__(self, store: FlightStore, config: ApiConfig) -> None:
+        self._store = store
+        self._config = config
+
+    # -- per-call plumbing -----------------------------------------------------------------
+    def _cancellation(self, context: grpc.ServicerContext) -> Cancellation:
+        """Cancels the call's running query when the call ends early (deadline, client gone)."""
+        cancellation = Cancellation()
+        if not context.add_callback(cancellation.cancel):
+            cancellation.cancel()
+        return cancellation
+
+    def _reading(
+        self, context: grpc.ServicerContext, cancellation: Cancellation
+    ) -> AbstractContextManager[FlightReads]:
+        remaining = context.time_remaining()
+        timeout = self._config.query_timeout if remaining is None else min(
+            remaining, self._config.query_timeout)
+        if timeout <= 0:
+            raise Failure(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline has passed")
+        return self._store.reading(timeout=timeout, cancellation=cancellation)
+
+    # -- RPCs ------------------------------------------------------------------------------
+    @_rpc
+    def GetFlightData(
+        self, request: flight_pb2.FlightDataRequest, context: grpc.ServicerContext
+    ) -> Encoded:
+        query = validation.track(request, self._config)
+        with self._reading(context, self._cancellation(context)) as reads:
+            meta = reads.flight(query.flight_id)
+            return self._track(reads, query, meta)
+
+    def _track(self, reads: FlightReads, q: TrackQuery, meta: FlightMeta) -> Encoded:
+        """Raw points when they fit; else evenly spaced ones; the per-minute aggregate when the
+        window's raw points are gone (retention)."""
+        raw = reads.track(Source.RAW, q.flight_id, q.window, limit=q.limit + 1)
+        if 0 < len(raw) <= q.limit:
+            return encode_track(raw, meta, resolution=flight_pb2.RESOLUTION_RAW,
+                                stored_points=len(raw))
+        if len(raw) > q.limit:
+            _, reports = reads.count(Source.RAW, q.flight_id, q.window)
+            even = reads.track_even(Source.RAW, q.flight_id, q.window, points=q.limit)
+            return encode_track(even, meta, resolution=flight_pb2.RESOLUTION_EVEN,
+                                stored_points=reports)
+        minutes, reports = reads.count(Source.MINUTES, q.flight_id, q.window)
+        if minutes == 0:
+            if not reads.known(q.flight_id):
+                raise Failure(grpc.StatusCode.NOT_FOUND, f"flight {q.flight_id!r} not found")
+            return encode_track(Track.empty(), meta, resolution=flight_pb2.RESOLUTION_RAW)
+        if minutes <= q.limit:
+            track = reads.track(Source.MINUTES, q.flight_id, q.window, limit=q.limit)
+        else:
+            track = reads.track_even(Source.MINUTES, q.flight_id, q.window, points=q.limit)
+        return encode_track(track, meta, resolution=flight_pb2.RESOLUTION_MINUTE,
+                            stored_points=reports)
+
+    @_rpc
+    def StreamFlightData(
+        self, request: flight_pb2.StreamFlightDataRequest, context: grpc.ServicerContext
+    ) -> Iterator[Encoded]:
+        """Pages by keyset (each page starts after the last one's final point), each on a
+        connection taken from the pool and given back before the page is sent, so a slow
+        reader holds no connection and memory stays at one page."""
+        q = validation.stream(request, self._config)
+        cancellation = self._cancellation(context)
+        with self._reading(context, cancellation) as reads:
+            meta = reads.flight(q.flight_id)
+            source = Source.RAW
+            page = reads.track(source, q.flight_id, q.window, limit=q.limit)
+            if not len(page):
+                source = Source.MINUTES
+                page = reads.track(source, q.flight_id, q.window, limit=q.limit)
+            if not len(page) and not reads.known(q.flight_id):
+                raise Failure(grpc.StatusCode.NOT_FOUND, f"flight {q.flight_id!r} not found")
+        window = q.window
+        while len(page):
+            yield encode_track(page, meta)
+            if len(page) < q.limit:
+                return
+            window = validation.after_last(window, page.last_time)
+            with self._reading(context, cancellation) as reads:
+                page = reads.track(source, q.flight_id, window, limit=q.limit)
+
+    @_rpc
+    def ListFlights(
+        self, request: flight_pb2.ListFlightsRequest, context: grpc.ServicerContext
+    ) -> flight_pb2.ListFlightsResponse:
+        q = validation.flights(request, self._config)
+        with self._reading(context, self._cancellation(context)) as reads:
+            rows = reads.flights(q.query, after=q.after, limit=q.page_size + 1)
+        page = rows[: q.page_size]
+        token = validation.page_token(q.query, page[-1]) if len(rows) > q.page_size else ""
+        return flight_pb2.ListFlightsResponse(
+            flights=[
+                _summary(r, first_seen=to_timestamp(r.first_seen),
+                         last_seen=to_timestamp(r.last_seen), points=r.points)
+                for r in page
+            ],
+            next_page_token=token,
+        )
+
+    @_rpc
+    def GetFlightSummary(
+        self, request: flight_pb2.GetFlightSummaryRequest, context: grpc.ServicerContext
+    ) -> flight_pb2.GetFlightSummaryResponse:
+        flight_id = validation.flight_id(request.flight_id)
+        with self._reading(context, self._cancellation(context)) as reads:
+            meta = reads.flight(flight_id)
+            days = reads.days(flight_id)
+            if not days and not reads.known(flight_id):
+                raise Failure(grpc.StatusCode.NOT_FOUND, f"flight {flight_id!r} not found")
+        totals: dict[str, Any] = {"points": sum(d.points for d in days)}
+        if days:
+            totals |= {"first_seen": to_timestamp(days[0].first_seen),
+                       "last_seen": to_timestamp(days[-1].last_seen)}
+        return flight_pb2.GetFlightSummaryResponse(
+            flight=_summary(meta, **totals),
+            days=[
+                flight_pb2.FlightDay(
+                    day=d.day.isoformat(),
+                    first_seen=to_timestamp(d.first_seen),
+                    last_seen=to_timestamp(d.last_seen),
+                    points=d.points,
+                    max_altitude=d.max_altitude,
+                    max_airspeed=d.max_airspeed,
+                    bounding_box=flight_pb2.BoundingBox(
+                        min_latitude=d.min_latitude, min_longitude=d.min_longitude,
+                        max_latitude=d.max_latitude, max_longitude=d.max_longitude),
+                )
+                for d in days
+            ],
+        )
+
+
+def service_handler(servicer: FlightDataServicer) -> grpc.GenericRpcHandler:
+    """The service's handlers, built from its descriptor like the generated code's, except
+    that FlightDataResponse accepts bytes already encoded (see wire.py)."""
+    handlers = {}
+    for method in SERVICE.methods:
+        request_class = message_factory.GetMessageClass(method.input_type)
+        if method.output_type is flight_pb2.FlightDataResponse.DESCRIPTOR:
+            serializer: Callable[[Any], bytes] = serialize_response
+        else:
+            serializer = message_factory.GetMessageClass(method.output_type).SerializeToString
+        kind = (grpc.unary_stream_rpc_method_handler if method.server_streaming
+                else grpc.unary_unary_rpc_method_handler)
+        handlers[method.name] = kind(getattr(servicer, method.name),
+                                     request_deserializer=request_class.FromString,
+                                     response_serializer=serializer)
+    return grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)
+
+
+@dataclass
+class RunningServer:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer
+    store: FlightStore
+
+    def stop(self, grace: float | None) -> None:
+        """NOT_SERVING first (balancers drain), then refuse new calls and let those in flight
+        finish for `grace` seconds; then close the pool."""
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+        self.store.close()
+
+
+def _credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    return grpc.ssl_server_credentials(
+        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+
+
+def start(config: ApiConfig) -> RunningServer:
+    """Opens the pool, checks the store can be read, binds, starts; raises when it cannot."""
+    store = FlightStore.open(config.database_url, min_size=min(2, config.pool_size),
+                             max_size=config.pool_size, role=config.db_role,
+                             prepare=config.prepare, wait_timeout=10)
+    try:
+        with store.reading(timeout=10) as reads:
+            reads.check()
+        credentials = _credentials(config)
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.workers,
+                                       thread_name_prefix="flights-api"),
+            interceptors=[BearerTokenInterceptor(config.tokens)] if config.tokens else None,
+            options=[
+                ("grpc.max_send_message_length", config.max_message_bytes),
+                ("grpc.max_receive_message_length", _MAX_REQUEST_BYTES),
+                ("grpc.so_reuseport", 0),  # a taken port is an error, not a shared one
+            ],
+            maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+        )
+        server.add_generic_rpc_handlers((service_handler(FlightDataServicer(store, config)),))
+        health_servicer = health.HealthServicer(
+            experimental_non_blocking=True,
+            experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1),
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+        address = f"{config.host}:{config.port}"
+        try:
+            port = (server.add_secure_port(address, credentials) if credentials
+                    else server.add_insecure_port(address))
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {address}: {exc}") from None
+        server.start()
+    except BaseException:
+        store.close()
+        raise
+    for name in ("", SERVICE.full_name):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return RunningServer(server, port, health_servicer, store)
+
+
+def serve(config: ApiConfig, on_ready: Callable[[RunningServer], None] | None = None) -> None:
+    """Runs until SIGTERM or SIGINT, then stops gracefully."""
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    running = start(config)
+    if on_ready:
+        on_ready(running)
+    stopping.wait()
+    log.info("stopping: draining calls for up to %.0f s", config.grace)
+    running.stop(config.grace)
+    log.info("stopped")

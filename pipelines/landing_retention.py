@@ -1,0 +1,75 @@
+"""Landing folders of partitions past the raw retention: kept, archived or deleted.
+
+Only a folder `<root>/<YYYY-MM-DD>` whose partition the ingest loaded (it has a
+`partition_loads` row) and in which no file changed since that load is touched: anything else
+may hold points the store does not have.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Literal
+
+import psycopg
+
+from pipelines.warehouse.sqlfiles import load_sql
+
+LandingPolicy = Literal["keep", "archive", "delete"]
+LANDING_POLICIES: tuple[LandingPolicy, ...] = ("keep", "archive", "delete")
+
+
+@dataclass(frozen=True)
+class LandingAction:
+    """One landing folder and what happened (or, in a dry run, would happen) to it."""
+
+    day: date
+    path: Path
+    action: Literal["archived", "deleted", "kept: changed since its load"]
+    bytes: int
+
+
+def prune_landing(
+    conn: psycopg.Connection,
+    root: Path,
+    before: date,
+    policy: LandingPolicy,
+    *,
+    archive_dir: Path,
+    dry_run: bool = False,
+) -> list[LandingAction]:
+    """Archive or delete the landing folders of partitions loaded before `before`."""
+    if policy == "keep":
+        return []
+    actions = []
+    for day, loaded_at in conn.execute(load_sql("retention/loaded_partitions"), {"before": before}):
+        folder = root / day.isoformat()
+        if not folder.is_dir():
+            continue
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files)
+        newest = max((p.stat().st_mtime for p in files), default=0.0)
+        if datetime.fromtimestamp(newest, UTC) > loaded_at:
+            actions.append(LandingAction(day, folder, "kept: changed since its load", size))
+            continue
+        if policy == "archive":
+            if not dry_run:
+                _archive(folder, archive_dir / folder.name)
+            actions.append(LandingAction(day, folder, "archived", size))
+        else:
+            if not dry_run:
+                shutil.rmtree(folder)
+            actions.append(LandingAction(day, folder, "deleted", size))
+    return actions
+
+
+def _archive(folder: Path, target: Path) -> None:
+    """Move a folder into the archive; a day archived before gets the new files merged in."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.copytree(folder, target, dirs_exist_ok=True)
+        shutil.rmtree(folder)
+    else:
+        shutil.move(folder, target)

@@ -1,0 +1,256 @@
+"""Keeps the aggregates of flight history current over the windows the pipeline writes.
+
+Readers see `flight_minutes`, `flight_days` and `traffic_hours` with the same columns on both
+TimescaleDB editions (sql/migrations/003_aggregates.*.sql): continuous aggregates refreshed by
+`refresh_continuous_aggregate` where the license is `timescale`, rollup tables recomputed here
+where it is `apache`.
+
+Every refresh covers whole UTC days and stops at the raw horizon, the instant below which the
+cleaner dropped raw points: recomputing a window from raw data that is gone would erase its
+aggregates (a continuous aggregate's refresh does exactly that after `drop_chunks`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+from pipelines.warehouse.migrations import edition
+from pipelines.warehouse.sqlfiles import load_sql
+
+DAY = timedelta(days=1)
+
+# Two-integer advisory lock keys; the class keeps them apart from other users of the server.
+LOCK_CLASS = 0x666C6967
+MAINTENANCE_LOCK = 1  # refreshes and the cleaner: one at a time
+WRITES_LOCK = 2  # writers of flight_data share it; the cleaner takes it alone
+
+
+@dataclass(frozen=True)
+class Rollup:
+    """An aggregate, its time column, and (Apache edition) the function computing a window."""
+
+    name: str
+    time_column: str
+    between: str
+
+
+# Finer first: the coarser ones are built from flight_minutes.
+AGGREGATES = (
+    Rollup("flight_minutes", "bucket", "flight_minutes_between"),
+    Rollup("flight_days", "day", "flight_days_between"),
+    Rollup("traffic_hours", "bucket", "traffic_hours_between"),
+)
+
+
+def utc_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range [start, end), timezone-aware."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError(f"empty window: {self.start} .. {self.end}")
+
+    @classmethod
+    def of_days(cls, first: date, end: date) -> Window:
+        """The UTC days first .. end (exclusive)."""
+        return cls(utc_midnight(first), utc_midnight(end))
+
+    def whole_days(self) -> Window:
+        """The smallest run of whole UTC days that covers this window."""
+        first = self.start.astimezone(UTC).date()
+        last = (self.end - timedelta(microseconds=1)).astimezone(UTC).date()
+        return Window.of_days(first, last + DAY)
+
+    def above(self, horizon: datetime | None) -> Window | None:
+        """The part of this window at or after horizon (None when nothing is left)."""
+        if horizon is None or horizon <= self.start:
+            return self
+        if horizon >= self.end:
+            return None
+        return Window(horizon, self.end)
+
+    @property
+    def days(self) -> tuple[date, date]:
+        """First day and end day (exclusive) of a window of whole UTC days."""
+        return self.start.astimezone(UTC).date(), self.end.astimezone(UTC).date()
+
+    def __str__(self) -> str:
+        return f"{self.start.isoformat()} .. {self.end.isoformat()}"
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """What a refresh was asked for and what it recomputed (None: all below the horizon)."""
+
+    edition: str
+    requested: Window
+    refreshed: Window | None
+    raw_horizon: datetime | None
+    seconds: float
+
+    @property
+    def below_horizon(self) -> Window | None:
+        """The requested part left alone because its raw data was dropped."""
+        if self.raw_horizon is None or self.raw_horizon <= self.requested.start:
+            return None
+        return Window(self.requested.start, min(self.raw_horizon, self.requested.end))
+
+
+@dataclass(frozen=True)
+class WindowTotals:
+    raw_points: int
+    minute_points: int
+    minute_rows: int
+
+
+def require_autocommit(conn: psycopg.Connection) -> None:
+    """Refreshes and drops manage their own transactions (a continuous aggregate's refresh
+    cannot run inside one), so they need an autocommit connection."""
+    if not conn.autocommit:
+        raise ValueError("aggregate refreshes and retention need an autocommit connection")
+
+
+@contextmanager
+def advisory_lock(conn: psycopg.Connection, key: int) -> Iterator[None]:
+    """A session-level advisory lock held for the block (re-entrant within the session)."""
+    params = {"lock_class": LOCK_CLASS, "lock_key": key}
+    conn.execute(load_sql("aggregates/advisory_lock"), params)
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute(load_sql("aggregates/advisory_unlock"), params)
+
+
+def raw_dropped_before(conn: psycopg.Connection) -> datetime | None:
+    """The instant below which the cleaner dropped raw flight_data (None: nothing yet)."""
+    row = conn.execute(load_sql("aggregates/raw_horizon")).fetchone()
+    return row[0] if row else None
+
+
+def partition_window(conn: psycopg.Connection, day: date, margin: timedelta) -> Window | None:
+    """The window a loaded partition's aggregates need refreshing over: the time range its
+    points span, widened by margin. A partition the ingest has no record of gets its own day;
+    one that stored no points gets None."""
+    row = conn.execute(load_sql("aggregates/partition_window"), {"day": day}).fetchone()
+    if row is None:
+        return Window.of_days(day, day + DAY)
+    first, last = row
+    if first is None:
+        return None
+    # Half-open: the last point belongs in the window.
+    return Window(first - margin, last + margin + timedelta(microseconds=1))
+
+
+def refresh_aggregates(
+    conn: psycopg.Connection,
+    start: datetime,
+    end: datetime,
+    *,
+    realtime: bool | None = None,
+) -> RefreshReport:
+    """Recompute every aggregate over the whole UTC days covering [start, end), above the raw
+    horizon. `realtime` (licensed edition) turns real-time aggregation on or off first; the
+    rollups of the Apache edition only ever hold what was refreshed."""
+    require_autocommit(conn)
+    requested = Window(start, end).whole_days()
+    began = time.perf_counter()
+    with advisory_lock(conn, MAINTENANCE_LOCK):
+        name = edition(conn)
+        horizon = raw_dropped_before(conn)
+        window = requested.above(horizon)
+        if name == "timescale":
+            if realtime is not None:
+                _set_realtime(conn, realtime)
+            if window is not None:
+                _refresh_continuous(conn, window)
+        elif window is not None:
+            _refresh_rollups(conn, window)
+    return RefreshReport(name, requested, window, horizon, time.perf_counter() - began)
+
+
+def stale_windows(conn: psycopg.Connection, before: datetime) -> list[Window]:
+    """Apache edition: the runs of consecutive days below `before` and at or above the raw
+    horizon whose rollups miss points written since their last refresh."""
+    horizon = raw_dropped_before(conn)
+    rows = conn.execute(
+        load_sql("aggregates/stale_days"),
+        {
+            "first_day": horizon.astimezone(UTC).date() if horizon else None,
+            "end_day": before.astimezone(UTC).date(),
+        },
+    ).fetchall()
+    runs: list[list[date]] = []
+    for (day,) in rows:
+        if runs and runs[-1][1] == day:
+            runs[-1][1] = day + DAY
+        else:
+            runs.append([day, day + DAY])
+    return [Window.of_days(first, end) for first, end in runs]
+
+
+def window_totals(conn: psycopg.Connection, window: Window) -> WindowTotals:
+    """Raw points in a window against the points the per-minute aggregate counts there."""
+    row = conn.execute(
+        load_sql("aggregates/window_totals"), {"start": window.start, "end": window.end}
+    ).fetchone()
+    assert row is not None
+    return WindowTotals(*row)
+
+
+def _refresh_continuous(conn: psycopg.Connection, window: Window) -> None:
+    for aggregate in AGGREGATES:
+        conn.execute(
+            load_sql("aggregates/refresh_continuous_aggregate"),
+            {"aggregate": aggregate.name, "start": window.start, "end": window.end},
+        )
+
+
+def _refresh_rollups(conn: psycopg.Connection, window: Window) -> None:
+    """Replace the rollup rows of the window in one transaction. The stale marks go first, so
+    that points committed while this runs keep theirs for the next refresh."""
+    first_day, end_day = window.days
+    params = {"start": window.start, "end": window.end}
+    with conn.transaction():
+        conn.execute(
+            load_sql("aggregates/clear_stale_days"), {"first_day": first_day, "end_day": end_day}
+        )
+        for rollup in AGGREGATES:
+            names = {
+                "rollup": sql.Identifier(rollup.name),
+                "time_column": sql.Identifier(rollup.time_column),
+                "between": sql.Identifier(rollup.between),
+            }
+            conn.execute(load_sql("aggregates/delete_rollup_window").format(**names), params)
+            conn.execute(load_sql("aggregates/insert_rollup_window").format(**names), params)
+
+
+def _set_realtime(conn: psycopg.Connection, realtime: bool) -> None:
+    rows = conn.execute(
+        load_sql("aggregates/materialized_only"),
+        {"aggregates": [a.name for a in AGGREGATES]},
+    ).fetchall()
+    for view_name, materialized_only in rows:
+        if materialized_only == realtime:
+            conn.execute(
+                load_sql("aggregates/set_materialized_only").format(
+                    aggregate=sql.Identifier(view_name),
+                    materialized_only=sql.Literal(not realtime),
+                )
+            )

@@ -1,0 +1,1 @@
+INSERT INTO {rollup} SELECT * FROM {between}(%(start)s, %(end)s)

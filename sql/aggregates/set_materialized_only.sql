@@ -1,0 +1,1 @@
+ALTER MATERIALIZED VIEW {aggregate} SET (timescaledb.materialized_only = {materialized_only})

@@ -1,0 +1,1 @@
+SELECT count(*) FROM quarantine WHERE partition_day < %(before)s

@@ -1,0 +1,301 @@
+"""Aggregates on both editions: same columns, totals equal to raw data, late drops refreshed."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.assets.aggregates import CHECK, flight_aggregates
+from pipelines.definitions import defs
+from pipelines.ingest import ingest_partition
+from pipelines.resources import FlightStore
+from pipelines.warehouse.aggregates import Window, partition_window, refresh_aggregates
+from pipelines.warehouse.connection import connect
+from tests.conftest import DATA
+from tests.drops_factory import write_jsonl
+
+REAL = DATA / "drops"
+REAL_DAYS = (date(2022, 8, 2), date(2024, 1, 2))
+
+# The contract readers rely on, in order (first_time .. max_longitude are additions).
+COLUMNS = {
+    "flight_minutes": [
+        ("bucket", "timestamp with time zone"),
+        ("flight_id", "character varying"),
+        ("points", "bigint"),
+        ("first_latitude", "double precision"),
+        ("first_longitude", "double precision"),
+        ("last_latitude", "double precision"),
+        ("last_longitude", "double precision"),
+        ("min_altitude", "integer"),
+        ("max_altitude", "integer"),
+        ("avg_altitude", "double precision"),
+        ("avg_airspeed", "double precision"),
+        ("max_airspeed", "integer"),
+        ("first_time", "timestamp with time zone"),
+        ("last_time", "timestamp with time zone"),
+        ("min_latitude", "double precision"),
+        ("max_latitude", "double precision"),
+        ("min_longitude", "double precision"),
+        ("max_longitude", "double precision"),
+    ],
+    "flight_days": [
+        ("day", "timestamp with time zone"),
+        ("flight_id", "character varying"),
+        ("first_seen", "timestamp with time zone"),
+        ("last_seen", "timestamp with time zone"),
+        ("points", "bigint"),
+        ("max_altitude", "integer"),
+        ("max_airspeed", "integer"),
+        ("min_latitude", "double precision"),
+        ("max_latitude", "double precision"),
+        ("min_longitude", "double precision"),
+        ("max_longitude", "double precision"),
+    ],
+    "traffic_hours": [
+        ("bucket", "timestamp with time zone"),
+        ("flights", "bigint"),
+        ("points", "bigint"),
+    ],
+}
+
+# Each aggregate recomputed from raw points: what it must hold, on either edition.
+EXPECTED = {
+    "flight_minutes": """
+        SELECT time_bucket('1 minute', "timestamp"), flight_id, count(*),
+               first(latitude, "timestamp"), first(longitude, "timestamp"),
+               last(latitude, "timestamp"), last(longitude, "timestamp"),
+               min(altitude), max(altitude), round(avg(altitude)::float8::numeric, 6),
+               round(avg(airspeed)::float8::numeric, 6), max(airspeed), min("timestamp"),
+               max("timestamp"), min(latitude), max(latitude), min(longitude), max(longitude)
+        FROM flight_data GROUP BY 1, 2""",
+    "flight_days": """
+        SELECT time_bucket('1 day', "timestamp"), flight_id, min("timestamp"),
+               max("timestamp"), count(*), max(altitude), max(airspeed), min(latitude),
+               max(latitude), min(longitude), max(longitude)
+        FROM flight_data GROUP BY 1, 2""",
+    "traffic_hours": """
+        SELECT time_bucket('1 hour', "timestamp"), count(DISTINCT flight_id), count(*)
+        FROM flight_data GROUP BY 1""",
+}
+STORED = {
+    "flight_minutes": """
+        SELECT bucket, flight_id, points, first_latitude, first_longitude, last_latitude,
+               last_longitude, min_altitude, max_altitude, round(avg_altitude::numeric, 6),
+               round(avg_airspeed::numeric, 6), max_airspeed, first_time, last_time,
+               min_latitude, max_latitude, min_longitude, max_longitude
+        FROM flight_minutes""",
+    "flight_days": "SELECT * FROM flight_days",
+    "traffic_hours": "SELECT * FROM traffic_hours",
+}
+
+
+def ingest_real(url: str) -> None:
+    for day in REAL_DAYS:
+        ingest_partition(url, day, REAL)
+
+
+def refresh_partition(url: str, day: date) -> None:
+    with connect(url, autocommit=True) as conn:
+        window = partition_window(conn, day, timedelta(hours=1))
+        assert window is not None
+        refresh_aggregates(conn, window.start, window.end)
+
+
+def assert_aggregates_match_raw(url: str) -> None:
+    with connect(url) as conn:
+        for name, expected in EXPECTED.items():
+            want = sorted(conn.execute(expected).fetchall())
+            have = sorted(conn.execute(STORED[name]).fetchall())
+            assert have == want, name
+
+
+def test_aggregates_have_the_same_columns_on_both_editions(db_url: str) -> None:
+    with connect(db_url) as conn:
+        for name, columns in COLUMNS.items():
+            found = conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s "
+                "ORDER BY ordinal_position",
+                (name,),
+            ).fetchall()
+            assert found == columns, name
+
+
+def test_aggregates_of_the_real_drops_equal_their_raw_points(db_url: str) -> None:
+    ingest_real(db_url)
+    for day in REAL_DAYS:
+        refresh_partition(db_url, day)
+    assert_aggregates_match_raw(db_url)
+    with connect(db_url) as conn:
+        totals = conn.execute(
+            "SELECT (SELECT count(*) FROM flight_data), "
+            "(SELECT sum(points)::bigint FROM flight_minutes), "
+            "(SELECT sum(points)::bigint FROM flight_days), "
+            "(SELECT sum(points)::bigint FROM traffic_hours), "
+            "(SELECT count(*) FROM flight_days)"
+        ).fetchone()
+        jl516 = conn.execute(
+            "SELECT first_seen, last_seen, max_altitude FROM flight_days "
+            "WHERE flight_id = '3376ab31'"
+        ).fetchone()
+    assert totals == (1176, 1176, 1176, 1176, 2)
+    assert jl516 == (
+        datetime(2024, 1, 2, 7, 22, 55, tzinfo=UTC),
+        datetime(2024, 1, 2, 8, 47, 23, tzinfo=UTC),
+        40000,
+    )
+
+
+def test_a_refresh_covers_whole_utc_days_and_reports_them(db_url: str) -> None:
+    ingest_real(db_url)
+    with connect(db_url, autocommit=True) as conn:
+        report = refresh_aggregates(
+            conn, datetime(2024, 1, 2, 7, tzinfo=UTC), datetime(2024, 1, 2, 8, tzinfo=UTC)
+        )
+        minutes = conn.execute("SELECT sum(points)::bigint FROM flight_minutes").fetchone()
+    assert report.refreshed == Window.of_days(date(2024, 1, 2), date(2024, 1, 3))
+    assert report.edition in ("apache", "timescale")
+    assert report.below_horizon is None
+    assert minutes == (305,)
+
+
+def late_drop(landing: Path, day: date, of_day: date, flight_id: str, n: int) -> None:
+    """A drop for partition `day` holding `n` points of a flight flown on `of_day`."""
+    start = datetime(of_day.year, of_day.month, of_day.day, 21, 10, tzinfo=UTC)
+    write_jsonl(
+        landing / day.isoformat() / f"late_{flight_id}.jsonl",
+        [
+            {
+                "flight_id": flight_id,
+                "latitude": 35.55 + i * 0.01,
+                "longitude": 139.78 - i * 0.01,
+                "altitude": 1000 + 200 * i,
+                "airspeed": 160 + i,
+                "timestamp": (start + timedelta(seconds=15 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            for i in range(n)
+        ],
+    )
+
+
+def materialize(url: str, partition: str) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [flight_aggregates],
+        partition_key=partition,
+        resources={"flight_store": FlightStore(database_url=url)},
+    )
+
+
+def test_a_late_drop_for_an_old_day_refreshes_that_days_aggregates(
+    db_url: str, tmp_path: Path
+) -> None:
+    ingest_real(db_url)
+    for day in REAL_DAYS:
+        assert materialize(db_url, day.isoformat()).success
+    late_drop(tmp_path, date(2024, 1, 5), date(2024, 1, 2), "3376ff01", 40)
+    ingest_partition(db_url, date(2024, 1, 5), tmp_path)
+
+    result = materialize(db_url, "2024-01-05")
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("flight_aggregates")
+    assert materialization.metadata["refreshed_window"].value == (
+        "2024-01-02T00:00:00+00:00 .. 2024-01-03T00:00:00+00:00"
+    )
+    assert materialization.metadata["points"].value == 305 + 40
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.check_name == CHECK and evaluation.passed
+    assert evaluation.metadata["raw_points"].value == 345
+    with connect(db_url) as conn:
+        days = conn.execute(
+            "SELECT flight_id, points FROM flight_days WHERE day = '2024-01-02' ORDER BY 1"
+        ).fetchall()
+        traffic = conn.execute(
+            "SELECT flights FROM traffic_hours WHERE bucket = '2024-01-02 21:00+00'"
+        ).fetchone()
+    assert days == [("3376ab31", 305), ("3376ff01", 40)]
+    assert traffic == (1,)
+    assert_aggregates_match_raw(db_url)
+
+
+def test_every_stored_partition_of_flight_data_requests_its_aggregates() -> None:
+    """Old partitions too: a late drop's day is not the latest partition."""
+    instance = dg.DagsterInstance.ephemeral()
+    selection = dg.AssetSelection.assets(flight_aggregates)
+    first = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=selection
+    )
+    assert first.total_requested == 0
+    for day in REAL_DAYS:
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization("flight_data", partition=day.isoformat())
+        )
+    after = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, asset_selection=selection, cursor=first.cursor
+    )
+    (result,) = after.results
+    assert sorted(result.true_subset.expensively_compute_partition_keys()) == [
+        day.isoformat() for day in REAL_DAYS
+    ]
+    assert "flight_aggregates_automation" in {s.name for s in defs.sensors}
+
+
+def test_a_partition_without_points_materializes_with_nothing_refreshed(db_url: str) -> None:
+    result = materialize(db_url, "2023-05-05")
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("flight_aggregates")
+    assert materialization.metadata["refreshed_window"].value == (
+        "2023-05-05T00:00:00+00:00 .. 2023-05-06T00:00:00+00:00"
+    )
+    assert materialization.metadata["points"].value == 0
+
+
+def test_realtime_aggregation_is_a_setting_of_the_licensed_edition(db_url: str) -> None:
+    """Off (the default), both editions show only refreshed aggregates; on, the licensed
+    edition also shows raw points not yet refreshed."""
+    ingest_real(db_url)
+    with connect(db_url, autocommit=True) as conn:
+        on = refresh_aggregates(
+            conn,
+            datetime(2022, 8, 2, tzinfo=UTC),
+            datetime(2022, 8, 3, tzinfo=UTC),
+            realtime=True,
+        )
+        seen_on = conn.execute("SELECT sum(points)::bigint FROM flight_minutes").fetchone()
+        refresh_aggregates(
+            conn,
+            datetime(2022, 8, 2, tzinfo=UTC),
+            datetime(2022, 8, 3, tzinfo=UTC),
+            realtime=False,
+        )
+        seen_off = conn.execute("SELECT sum(points)::bigint FROM flight_minutes").fetchone()
+    # 2024-01-02 (305 points) was never refreshed.
+    assert seen_off == (871,)
+    assert seen_on == ((871 + 305,) if on.edition == "timescale" else (871,))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "horizon", "expected"),
+    [
+        ("2024-01-02T05:00", "2024-01-02T06:00", None, ("2024-01-02", "2024-01-03")),
+        ("2024-01-01T23:30", "2024-01-02T00:00", None, ("2024-01-01", "2024-01-02")),
+        ("2024-01-01T23:30", "2024-01-03T00:00:01", "2024-01-02", ("2024-01-02", "2024-01-04")),
+        ("2024-01-01T00:00", "2024-01-02T00:00", "2024-01-02", None),
+    ],
+)
+def test_windows_are_whole_utc_days_above_the_horizon(
+    start: str, end: str, horizon: str | None, expected: tuple[str, str] | None
+) -> None:
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    window = Window(at(start), at(end)).whole_days().above(at(horizon) if horizon else None)
+    if expected is None:
+        assert window is None
+    else:
+        assert window == Window(at(expected[0]), at(expected[1]))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Window(datetime(2024, 1, 1), datetime(2024, 1, 2))  # noqa: DTZ001
