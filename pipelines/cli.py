@@ -94,6 +94,17 @@ def ui(port: int) -> None:
     os.execv(sys.executable, command)  # noqa: S606 - fixed argv, no shell
 
 
+@cli.command("demo")
+def demo() -> None:
+    """Run the whole product on the bundled real drops and print a report."""
+    from rich.console import Console
+
+    from pipelines.demo import run_demo
+
+    if not run_demo(Console()):
+        raise click.ClickException("a day failed; see the report above and the Dagster UI")
+
+
 cli.add_command(ingest)
 cli.add_command(clean_command)
 cli.add_command(serve)

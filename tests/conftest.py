@@ -22,7 +22,7 @@ from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import migrate
 
 ROOT = settings.PROJECT_ROOT
-DATA = ROOT / "tests" / "data"
+DATA = ROOT / "samples"  # the bundled real drops, shared with `flights demo`
 
 
 @pytest.fixture(scope="session")

@@ -123,7 +123,7 @@ def test_bad_input_is_quarantined_with_reasons_and_counts_reconcile(db_url: str,
 def test_drops_written_with_the_seed_proto_decode(db_url: str, tmp_path: Path) -> None:
     out = tmp_path / "seedgen"
     out.mkdir()
-    seed = DATA.parent / "seed"
+    seed = Path(__file__).resolve().parent / "seed"
     assert protoc.main(["protoc", f"-I{seed}", f"--python_out={out}",
                         str(seed / "flight.proto")]) == 0
     code = (

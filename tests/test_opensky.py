@@ -1,6 +1,6 @@
 """OpenSky state vectors: the reader, flight identification, and real days through the pipeline.
 
-The real files are the two bundled OpenSky days (tests/data/opensky, see its README in the
+The real files are the two bundled OpenSky days (samples/opensky, see its README in the
 shared data): 2021-10-07 around Paris (3 hours, 284,505 rows, 213 aircraft, 236 callsigns)
 and 2018-08-01 over Switzerland (17 hours, 139,098 rows, 842 aircraft, 1,243 callsigns).
 """

@@ -143,8 +143,11 @@ def ingest_drops(context: dg.AssetExecutionContext, flight_store: FlightStore,
 
 
 ingest_job = dg.define_asset_job(
-    "ingest_job", selection=[ingest_drops],
-    description="Ingest one drop day (a partition) or a range of them (a backfill).",
+    "ingest_job",
+    # The day's aggregates refresh in the same run, after the blocking checks pass.
+    selection=dg.AssetSelection.assets(ingest_drops) | dg.AssetSelection.keys("flight_aggregates"),
+    description="Ingest one drop day (a partition) or a range of them (a backfill), then "
+                "refresh the aggregates over the window it touched.",
 )
 
 daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
