@@ -44,6 +44,7 @@ class PartitionReport:
     max_timestamp: datetime | None
     fingerprint: str
     reject_reasons: Counter[str] = field(default_factory=Counter)
+    points_per_hour: Counter[datetime] = field(default_factory=Counter)
 
     @property
     def rows_per_second(self) -> float:
@@ -99,6 +100,7 @@ def ingest_partition(database_url: str, day: date, landing_root: Path, *,
     fingerprint = partition_fingerprint(files)
     keys = PartitionKeys()
     reasons: Counter[str] = Counter()
+    per_hour: Counter[datetime] = Counter()
     rows_read = done_bytes = 0
     flights: set[str] = set()
     identifier: FlightIdentifier | None = None  # OpenSky drops name aircraft, not flights
@@ -123,6 +125,10 @@ def ingest_partition(database_url: str, day: date, landing_root: Path, *,
                         rejects += superseded
                         # The superseded record was counted as stored; it is quarantined now.
                         load.counts.rows_stored -= len(superseded)
+                    # Points new to the store; a replaced point was counted when first stored.
+                    hours = split.new["timestamp"].dt.floor("h").value_counts()
+                    per_hour.update(dict(zip(hours.index.to_pydatetime(), hours.tolist(),
+                                             strict=True)))
                     load.quarantine(rejects)
                     load.note_metadata(checked.good)
                     flights.update(checked.good["flight_id"].unique())
@@ -140,6 +146,7 @@ def ingest_partition(database_url: str, day: date, landing_root: Path, *,
         duplicates=counts.duplicates, flights=len(flights),
         seconds=time.perf_counter() - started, min_timestamp=counts.min_timestamp,
         max_timestamp=counts.max_timestamp, fingerprint=fingerprint, reject_reasons=reasons,
+        points_per_hour=per_hour,
     )
 
 

@@ -9,9 +9,10 @@ import dagster as dg
 import pytest
 
 from pipelines.assets.aggregates import CHECK, flight_aggregates
+from pipelines.assets.ingest import ingest_drops
 from pipelines.definitions import defs
 from pipelines.ingest import ingest_partition
-from pipelines.resources import FlightStore
+from pipelines.resources import FlightStore, LandingZone
 from pipelines.warehouse.aggregates import Window, partition_window, refresh_aggregates
 from pipelines.warehouse.connection import connect
 from tests.conftest import DATA
@@ -221,8 +222,9 @@ def test_a_late_drop_for_an_old_day_refreshes_that_days_aggregates(
     assert_aggregates_match_raw(db_url)
 
 
-def test_every_stored_partition_of_flight_data_requests_its_aggregates() -> None:
-    """Old partitions too: a late drop's day is not the latest partition."""
+@pytest.mark.apache
+def test_every_ingested_partition_requests_its_aggregates(apache_url: str) -> None:
+    """Old partitions too, since a late drop's day is not the latest partition."""
     instance = dg.DagsterInstance.ephemeral()
     selection = dg.AssetSelection.assets(flight_aggregates)
     first = dg.evaluate_automation_conditions(
@@ -230,9 +232,16 @@ def test_every_stored_partition_of_flight_data_requests_its_aggregates() -> None
     )
     assert first.total_requested == 0
     for day in REAL_DAYS:
-        instance.report_runless_asset_event(
-            dg.AssetMaterialization("flight_data", partition=day.isoformat())
+        ingest = dg.materialize(
+            [ingest_drops],
+            partition_key=day.isoformat(),
+            instance=instance,
+            resources={
+                "flight_store": FlightStore(database_url=apache_url),
+                "landing": LandingZone(root=str(REAL)),
+            },
         )
+        assert ingest.success
     after = dg.evaluate_automation_conditions(
         defs=defs, instance=instance, asset_selection=selection, cursor=first.cursor
     )

@@ -43,7 +43,7 @@ def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
     assert result.success
     materialized = {e.asset_key.to_user_string(): e.materialization.metadata
                     for e in result.get_asset_materialization_events()}
-    assert set(materialized) == {"flight_data", "flight_metadata"}
+    assert set(materialized) == {"flight_data", "flight_metadata", "flight_aggregates"}
     meta = materialized["flight_data"]
     assert meta["rows_read"].value == 610
     assert meta["rows_stored"].value == 305
@@ -51,7 +51,8 @@ def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
     assert "dagster/column_schema" in meta
     assert "| hour (UTC) | points |" in meta["points_per_hour"].value
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"rows_reconcile": True, "reject_rate": True, "unique_keys": True}
+    assert checks == {"rows_reconcile": True, "reject_rate": True, "unique_keys": True,
+                      "minute_points_match_raw": True}
 
 
 @pytest.mark.apache

@@ -18,9 +18,11 @@ from pipelines.ingest import ingest_partition
 from pipelines.warehouse.aggregates import refresh_aggregates
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.retention import RetentionError, RetentionPolicy, clean, share_writes_lock
+from tests.conftest import DATA
 from tests.test_aggregates import (
     REAL,
     REAL_DAYS,
+    assert_aggregates_match_raw,
     ingest_real,
     late_drop,
     refresh_partition,
@@ -89,6 +91,30 @@ def test_dropped_days_keep_their_aggregates_and_a_second_run_drops_nothing(db_ur
             "SELECT partition_day, raw_chunks, raw_range_start FROM retention_runs ORDER BY id"
         ).fetchall()
     assert runs == [(AS_OF, 2, datetime(2022, 8, 2, tzinfo=UTC)), (AS_OF, 0, None)]
+
+
+def test_every_bundled_real_day_aggregates_exactly_and_outlives_its_raw_points(
+    db_url: str,
+) -> None:
+    """The OpenSky days too: hundreds of flights an hour, flights across midnight."""
+    sets = [(DATA / "drops", day) for day in REAL_DAYS] + [
+        (DATA / "opensky", day) for day in (date(2018, 8, 1), date(2021, 10, 7))
+    ]
+    for root, day in sets:
+        ingest_partition(db_url, day, root)
+        refresh_partition(db_url, day)
+    assert_aggregates_match_raw(db_url)
+    stored = raw_count(db_url)
+    assert stored > 400_000
+    before = aggregates(db_url)
+
+    report = run_clean(db_url)
+    assert raw_count(db_url) == 0
+    assert len(report.raw_chunks) >= len(sets)
+    assert aggregates(db_url) == before
+    assert sum(row[2] for row in before["traffic_hours"]) == stored
+    assert run_clean(db_url).raw_chunks == ()
+    assert aggregates(db_url) == before
 
 
 def test_the_cleaner_refreshes_what_it_is_about_to_drop(db_url: str, tmp_path: Path) -> None:

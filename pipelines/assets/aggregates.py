@@ -45,8 +45,11 @@ def _window_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
     partitions_def=DAILY,
     deps=[dg.AssetKey("flight_data")],
     pool="flight_store_writes",
-    automation_condition=dg.AutomationCondition.eager().without(
-        dg.AutomationCondition.in_latest_time_window()
+    # Every partition, not only the latest (late drops), and not past a failed blocking check
+    # of the ingest (too many rejects: an operator looks first).
+    automation_condition=(
+        dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
+        & dg.AutomationCondition.all_deps_blocking_checks_passed()
     ),
     check_specs=[
         dg.AssetCheckSpec(

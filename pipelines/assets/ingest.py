@@ -17,7 +17,7 @@ from pipelines.ingest import PartitionReport, ingest_partition
 from pipelines.partitions import DAILY
 from pipelines.quality.schema import POSITION_SCHEMA
 from pipelines.resources import FlightStore, LandingZone
-from pipelines.warehouse.sqlfiles import load_sql
+from pipelines.warehouse.ingest_checks import duplicate_keys
 
 WRITE_POOL = "flight_store_writes"
 
@@ -36,9 +36,6 @@ CHECKS = [
                       description="Share of quarantined rows stays under the configured "
                                   "threshold (FLIGHTS_MAX_REJECT_RATE); above it downstream "
                                   "aggregates wait for an operator."),
-    dg.AssetCheckSpec("unique_keys", asset="flight_data",
-                      description="No (flight_id, timestamp) stored twice in the window the "
-                                  "partition touched."),
 ]
 
 
@@ -50,22 +47,13 @@ def _reasons_table(report: PartitionReport) -> str:
     return "\n".join(lines)
 
 
-def _points_per_hour(conn: psycopg.Connection, report: PartitionReport) -> str:
-    if report.min_timestamp is None:
+def _points_per_hour(report: PartitionReport) -> str:
+    if not report.points_per_hour:
         return "No points stored."
-    rows = conn.execute(load_sql("ingest/points_per_hour"),
-                        (report.min_timestamp, report.max_timestamp)).fetchall()
     lines = ["| hour (UTC) | points |", "|---|---:|"]
-    lines += [f"| {hour:%Y-%m-%d %H:00} | {n} |" for hour, n in rows]
+    lines += [f"| {hour:%Y-%m-%d %H:00} | {n} |"
+              for hour, n in sorted(report.points_per_hour.items())]
     return "\n".join(lines)
-
-
-def _duplicate_keys(conn: psycopg.Connection, report: PartitionReport) -> int:
-    if report.min_timestamp is None:
-        return 0
-    row = conn.execute(load_sql("ingest/duplicate_keys"),
-                       (report.min_timestamp, report.max_timestamp)).fetchone()
-    return int(row[0]) if row else 0
 
 
 @dg.multi_asset(
@@ -103,9 +91,6 @@ def ingest_drops(context: dg.AssetExecutionContext, flight_store: FlightStore,
     context.log.info(
         f"{day}: {report.files} files, {report.rows_read} read, {report.rows_stored} stored, "
         f"{report.rows_quarantined} quarantined, {report.duplicates} duplicates")
-    with flight_store.connection() as conn:
-        per_hour = _points_per_hour(conn, report)
-        duplicate_keys = _duplicate_keys(conn, report)
     counts = {
         "files": report.files,
         "rows_read": report.rows_read,
@@ -121,7 +106,7 @@ def ingest_drops(context: dg.AssetExecutionContext, flight_store: FlightStore,
         "first_point": str(report.min_timestamp),
         "last_point": str(report.max_timestamp),
         "reject_reasons": dg.MetadataValue.md(_reasons_table(report)),
-        "points_per_hour": dg.MetadataValue.md(per_hour),
+        "points_per_hour": dg.MetadataValue.md(_points_per_hour(report)),
         "dagster/row_count": report.rows_stored,
         "dagster/column_schema": COLUMN_SCHEMA,
     })
@@ -137,9 +122,17 @@ def ingest_drops(context: dg.AssetExecutionContext, flight_store: FlightStore,
         metadata={"reject_rate": round(report.reject_rate, 6),
                   "threshold": landing.max_reject_rate,
                   "reasons": json.dumps(dict(report.reject_reasons.most_common(10)))})
-    yield dg.AssetCheckResult(
-        check_name="unique_keys", asset_key="flight_data", passed=duplicate_keys == 0,
-        metadata={"duplicate_keys": duplicate_keys})
+
+
+@dg.asset_check(asset="flight_data", partitions_def=DAILY, pool=WRITE_POOL,
+                description="No (flight_id, timestamp) is stored twice in the window the "
+                            "partition touched (a scan of that window, run after the load).")
+def unique_keys(context: dg.AssetCheckExecutionContext,
+                flight_store: FlightStore) -> dg.AssetCheckResult:
+    day = date.fromisoformat(context.partition_key)
+    with flight_store.connection() as conn:
+        repeated = duplicate_keys(conn, day)
+    return dg.AssetCheckResult(passed=repeated == 0, metadata={"duplicate_keys": repeated})
 
 
 ingest_job = dg.define_asset_job(
@@ -157,6 +150,7 @@ daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
 
 defs = dg.Definitions(
     assets=[ingest_drops],
+    asset_checks=[unique_keys],
     jobs=[ingest_job],
     schedules=[daily_ingest_schedule],
 )

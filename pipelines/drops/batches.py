@@ -78,9 +78,17 @@ Column = list | np.ndarray | pa.Array
 
 def _floats(values: Column | None, n: int) -> pd.api.extensions.ExtensionArray:
     if values is None:
-        return pd.array(np.full(n, np.nan), dtype="Float64")
-    # None becomes NaN here, and NaN becomes NA in the masked array.
-    return pd.array(np.asarray(values, dtype="float64"), dtype="Float64")
+        return pd.arrays.FloatingArray(np.zeros(n), np.ones(n, dtype=bool))
+    # None becomes NaN here, and NaN becomes NA (built directly: pandas' generic coercion
+    # of a float array costs more than the decoding that produced it).
+    data = np.asarray(values, dtype="float64")
+    return pd.arrays.FloatingArray(data, np.isnan(data))
+
+
+def _offsets(values: Column | None, n: int) -> pd.api.extensions.ExtensionArray:
+    if isinstance(values, np.ndarray):  # the protobuf reader: every record has one
+        return pd.arrays.IntegerArray(values.astype("int64"), np.zeros(n, dtype=bool))
+    return pd.array([None] * n if values is None else values, dtype="Int64")
 
 
 def _text(values: Column | None, n: int) -> pd.api.extensions.ExtensionArray:
@@ -102,12 +110,12 @@ def frame_from_columns(columns: dict[str, Column]) -> pd.DataFrame:
             **{name: _floats(columns.get(name), n)
                for name in ("latitude", "longitude", "altitude", "airspeed", "track",
                             "vertical_rate")},
-            "on_ground": pd.array([None] * n if on_ground is None else on_ground,
-                                  dtype="boolean"),
+            "on_ground": (pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool))
+                          if on_ground is None else pd.array(on_ground, dtype="boolean")),
             "squawk": _text(columns.get("squawk"), n),
             **{name: _text(columns.get(name), n) for name in METADATA_COLUMNS},
             "record": np.asarray(columns["record"], dtype="int64"),
-            "byte_offset": pd.array(columns.get("byte_offset", [None] * n), dtype="Int64"),
+            "byte_offset": _offsets(columns.get("byte_offset"), n),
             "raw_timestamp": raw_ts.array,
         }
     )

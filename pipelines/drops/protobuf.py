@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 
 from pipelines.drops.batches import Column, DropBatch, Rejected, frame_from_columns
 from pipelines.drops.files import MAX_RECORD_BYTES, read_chunks
-from pipelines.drops.wire import decode_messages
+from pipelines.drops.wire import decode_messages, varints
 from pipelines.proto.flight_pb2 import FlightData
 
 _PREVIEW_BYTES = 256
@@ -40,26 +40,27 @@ def _varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
     return None
 
 
-def _decode_framed(buf: bytearray, frames: list[tuple[int, int, int]], source: str,
+def _decode_framed(buf: bytearray, prefixes: list[int], ends: list[int], source: str,
                    base: int, first_record: int) -> DropBatch:
     """Decode framed messages all at once (see `wire`); the few it cannot read are parsed
     one by one by the protobuf runtime, so each bad one is rejected with its own reason."""
     view = np.frombuffer(buf, dtype=np.uint8)
-    table = np.asarray(frames, dtype=np.int64).reshape(-1, 3)
-    decoded = decode_messages(view, table[:, 1], table[:, 2])
+    at = np.asarray(prefixes, dtype=np.int64)
+    stop = np.asarray(ends, dtype=np.int64)
+    _, starts, _ = varints(view, at, stop)  # payloads begin after the length prefix
+    decoded = decode_messages(view, starts, stop)
     del view  # `buf` may be resized by the caller once this returns
-    records = np.arange(first_record, first_record + len(frames), dtype=np.int64)
+    records = np.arange(first_record, first_record + len(at), dtype=np.int64)
     rejected = []
     for i in np.nonzero(decoded.bad)[0]:
-        pos, start, end = frames[i]
-        payload = bytes(buf[start:end])
+        payload = bytes(buf[starts[i]:stop[i]])
         try:
             FlightData.FromString(payload)
             reason = "undecodable message: malformed field"
         except DecodeError as exc:
             reason = f"undecodable message: {exc}"
         rejected.append(Rejected(source, reason, payload[:_PREVIEW_BYTES].hex(),
-                                 int(records[i]), base + pos))
+                                 int(records[i]), base + int(at[i])))
     keep = ~decoded.bad
     texts = {name: array.filter(pa.array(keep)) for name, array in decoded.texts.items()}
     columns: dict[str, Column] = {
@@ -69,7 +70,7 @@ def _decode_framed(buf: bytearray, frames: list[tuple[int, int, int]], source: s
         **{name: values[keep] for name, values in decoded.doubles.items()},
         **{name: values[keep] for name, values in decoded.ints.items()},
         "record": records[keep],
-        "byte_offset": table[keep, 0] + base,
+        "byte_offset": at[keep] + base,
     }
     return DropBatch(source, frame_from_columns(columns), rejected)
 
@@ -85,34 +86,51 @@ def read_protobuf(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[Dr
     record = 0  # messages framed so far
     chunks = read_chunks(stream)
     eof = False
-    frames: list[tuple[int, int, int]] = []  # (prefix position, payload start, end) in buf
+    prefixes: list[int] = []  # where each framed message's length prefix is in buf
+    ends: list[int] = []
     pos = 0
+
+    def batch() -> DropBatch:
+        framed = _decode_framed(buf, prefixes, ends, source, base, record - len(prefixes) + 1)
+        prefixes.clear()
+        ends.clear()
+        return framed
+
     while True:
-        if not eof and len(buf) - pos < MAX_RECORD_BYTES + 16:
-            if frames:  # decode what buf holds before moving it
-                yield _decode_framed(buf, frames, source, base, record - len(frames) + 1)
-                frames = []
+        n = len(buf)
+        if not eof and n - pos < MAX_RECORD_BYTES + 16:
+            if prefixes:  # decode what buf holds before moving it
+                yield batch()
             del buf[:pos]
             base += pos
             pos = 0
             chunk = next(chunks, None)
-            if chunk is None:
-                eof = True
-            else:
-                buf += chunk
+            eof = chunk is None
+            buf += chunk or b""
             continue
-        if pos >= len(buf):
+        # Framing is sequential, so it stays a plain loop, kept as small as it can be for
+        # the usual case: a one-byte length prefix and the whole message in the buffer.
+        limit = n if eof else n - MAX_RECORD_BYTES - 16
+        before = len(prefixes)
+        room = batch_rows - before
+        while pos < limit and room:
+            size = buf[pos]
+            end = pos + 1 + size
+            if size & 0x80 or end > n:
+                break
+            prefixes.append(pos)
+            ends.append(end)
+            pos = end
+            room -= 1
+        record += len(prefixes) - before
+        if not room:
+            yield batch()
+            continue
+        if pos >= n:
             break
-        lost = None
-        first = buf[pos]
-        if first < 0x80 and pos + 1 + first <= len(buf):  # the usual: a message under 128 B
-            record += 1
-            frames.append((pos, pos + 1, pos + 1 + first))
-            pos += 1 + first
-            if len(frames) >= batch_rows:
-                yield _decode_framed(buf, frames, source, base, record - len(frames) + 1)
-                frames = []
+        if pos >= limit:
             continue
+        lost = None
         try:
             header = _varint(buf, pos)
         except ValueError:
@@ -124,22 +142,19 @@ def read_protobuf(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[Dr
             if size > MAX_RECORD_BYTES:
                 lost = (f"message declares {size} bytes, over the {MAX_RECORD_BYTES}-byte "
                         "limit; rest of stream not trusted")
-            elif start + size > len(buf):
-                lost = f"truncated message: {size} bytes declared, {len(buf) - start} present"
+            elif start + size > n:
+                lost = f"truncated message: {size} bytes declared, {n - start} present"
         if lost:
-            if frames:
-                yield _decode_framed(buf, frames, source, base, record - len(frames) + 1)
-                frames = []
+            if prefixes:
+                yield batch()
             preview = bytes(buf[pos:pos + _PREVIEW_BYTES]).hex()
             empty = frame_from_columns({"record": [], "raw_timestamp": []})
             yield DropBatch(source, empty, [Rejected(source, lost, preview, record + 1,
                                                      base + pos)])
             return
         record += 1
-        frames.append((pos, start, start + size))
+        prefixes.append(pos)
+        ends.append(start + size)
         pos = start + size
-        if len(frames) >= batch_rows:
-            yield _decode_framed(buf, frames, source, base, record - len(frames) + 1)
-            frames = []
-    if frames:
-        yield _decode_framed(buf, frames, source, base, record - len(frames) + 1)
+    if prefixes:
+        yield batch()

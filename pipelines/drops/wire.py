@@ -32,7 +32,7 @@ class DecodedBatch:
     bad: np.ndarray  # bool per message: could not be decoded here
 
 
-def _varints(buf: np.ndarray, pos: np.ndarray, limit: np.ndarray
+def varints(buf: np.ndarray, pos: np.ndarray, limit: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(values, next positions, ok) of the varints starting at `pos` (each below `limit`)."""
     value = np.zeros(len(pos), dtype=np.uint64)
@@ -58,13 +58,13 @@ def _varints(buf: np.ndarray, pos: np.ndarray, limit: np.ndarray
 
 def _small_varints(buf: np.ndarray, pos: np.ndarray, limit: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`_varints`, with a fast path for the usual case: every value fits in one byte."""
+    """`varints`, with a fast path for the usual case: every value fits in one byte."""
     inside = pos < limit
     if inside.all():
         first = buf[pos]
         if (first < 0x80).all():
             return first.astype(np.uint64), pos + 1, inside
-    return _varints(buf, pos, limit)
+    return varints(buf, pos, limit)
 
 
 def _texts(buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> pa.StringArray:
@@ -105,7 +105,7 @@ def decode_messages(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> De
         w0 = ok & (wire == 0)
         val0 = np.zeros(len(idx), dtype=np.uint64)
         if w0.any():
-            v, after, good = _varints(buf, pos[w0], limit[w0])
+            v, after, good = varints(buf, pos[w0], limit[w0])
             val0[w0] = v
             nxt[w0] = after
             ok[w0] &= good

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -67,6 +68,15 @@ def validate_batch(batch: DropBatch) -> ValidatedBatch:
                 None if pd.isna(row["byte_offset"]) else int(row["byte_offset"]),
             ))
         frame = frame.drop(index=bad.index)
-    good = frame.astype({c: "Int64" for c in _INTEGER_COLUMNS})
+    good = frame.assign(**{c: _whole_numbers(frame[c]) for c in _INTEGER_COLUMNS})
     return ValidatedBatch(good, rejected)
+
+
+def _whole_numbers(column: pd.Series) -> pd.arrays.IntegerArray:
+    """Validated whole-number floats as Int64, built from the masked array's own buffers
+    (pandas' generic cast re-checks every value, which the schema has just done)."""
+    values = column.array
+    mask = values.isna()
+    data = np.where(mask, 0, values.to_numpy(dtype="float64", na_value=0.0)).astype("int64")
+    return pd.arrays.IntegerArray(data, np.asarray(mask, dtype=bool))
 

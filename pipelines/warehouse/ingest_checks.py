@@ -1,0 +1,15 @@
+"""Data-quality queries over what a partition stored."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import psycopg
+
+from pipelines.warehouse.sqlfiles import load_sql
+
+
+def duplicate_keys(conn: psycopg.Connection, day: date) -> int:
+    """Keys stored more than once in the window the day's load touched (0 when unloaded)."""
+    row = conn.execute(load_sql("ingest/duplicate_keys"), {"day": day}).fetchone()
+    return int(row[0]) if row else 0
