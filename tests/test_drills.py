@@ -21,24 +21,9 @@ from pipelines.ingest import ingest_partition
 from pipelines.warehouse.connection import connect
 from tests.drops_factory import framed, message, synthetic_day, write_jsonl, write_pb
 from tests.test_foundation import flights
-from tests.test_ingest import FLIGHTS, snapshot
+from tests.test_ingest import FLIGHTS, snapshot, wait_for_copy
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def wait_for_copy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    """Return once the process is seen in the middle of a COPY on `url`."""
-    deadline = time.monotonic() + timeout
-    with connect(url, autocommit=True) as watcher:
-        while time.monotonic() < deadline:
-            row = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND query ILIKE 'COPY%%' AND state = 'active'").fetchone()
-            if row and row[0]:
-                return
-            assert proc.poll() is None, "the run ended before it was caught writing"
-            time.sleep(0.02)
-    pytest.fail("never saw the run writing")
 
 
 @pytest.mark.apache

@@ -38,6 +38,21 @@ def snapshot(url: str) -> dict[str, list]:
         }
 
 
+def wait_for_copy(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Return once the process is seen in the middle of a COPY on `url`."""
+    deadline = time.monotonic() + timeout
+    with connect(url, autocommit=True) as watcher:
+        while time.monotonic() < deadline:
+            row = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND query ILIKE 'COPY%%' AND state = 'active'").fetchone()
+            if row and row[0]:
+                return
+            assert proc.poll() is None, "the run ended before it was caught writing"
+            time.sleep(0.02)
+    pytest.fail("never saw the run writing")
+
+
 def ledger(url: str, day: date) -> tuple:
     with connect(url) as conn:
         row = conn.execute(
@@ -170,18 +185,7 @@ def test_a_run_killed_during_its_write_leaves_nothing_and_the_rerun_completes(
     proc = subprocess.Popen([FLIGHTS, "ingest", "--from", "2024-03-01", "--landing",
                              str(landing)], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 120
-    with connect(apache_url, autocommit=True) as watcher:
-        while time.monotonic() < deadline:
-            writing = watcher.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND query ILIKE 'COPY%%' AND state = 'active'").fetchone()
-            if writing and writing[0]:
-                break
-            assert proc.poll() is None, "the run ended before it was caught writing"
-            time.sleep(0.02)
-        else:
-            pytest.fail("never saw the run writing")
+    wait_for_copy(apache_url, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     time.sleep(0.5)

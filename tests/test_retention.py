@@ -108,12 +108,13 @@ def test_every_bundled_real_day_aggregates_exactly_and_outlives_its_raw_points(
     assert stored > 400_000
     before = aggregates(db_url)
 
-    report = run_clean(db_url)
+    keep_2018 = RetentionPolicy(aggregate_days=3650)  # aggregates from 2018 on stay
+    report = run_clean(db_url, AS_OF, keep_2018)
     assert raw_count(db_url) == 0
     assert len(report.raw_chunks) >= len(sets)
     assert aggregates(db_url) == before
     assert sum(row[2] for row in before["traffic_hours"]) == stored
-    assert run_clean(db_url).raw_chunks == ()
+    assert run_clean(db_url, AS_OF, keep_2018).raw_chunks == ()
     assert aggregates(db_url) == before
 
 
