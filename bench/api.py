@@ -29,16 +29,14 @@ from pathlib import Path
 import grpc
 import numpy as np
 import psycopg
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.databases import fresh_database  # noqa: E402
 from bench.seed_server import SEED_QUERY  # noqa: E402
-from pipelines import settings  # noqa: E402
 from pipelines.proto import flight_pb2, flight_pb2_grpc  # noqa: E402
 from pipelines.warehouse.connection import connect  # noqa: E402
-from pipelines.warehouse.migrations import migrate  # noqa: E402
 from tests.api import add_flight, generate_seed_code  # noqa: E402
 
 FLIGHTS = str(Path(sys.executable).with_name("flights"))
@@ -66,15 +64,8 @@ class Cell:
         return float(np.percentile(self.latencies, q)) * 1000 if self.latencies else float("nan")
 
 
-def fresh_database(name: str, flights: int, long_flights: int) -> str:
-    admin = settings.with_database(settings.database_url(), "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = settings.with_database(settings.database_url(), name)
-    with connect(url) as conn:
-        migrate(conn)
+def fresh_database_of_flights(name: str, flights: int, long_flights: int) -> str:
+    url = fresh_database(name)
     for size, count in zip(SIZES, (flights, long_flights), strict=True):
         for i in range(count):
             add_flight(url, flight_id(size, i), START + timedelta(hours=i % 240), size,
@@ -187,7 +178,7 @@ def main() -> None:
     args = parser.parse_args()
 
     began = time.perf_counter()
-    url = fresh_database("bench_api", args.flights, args.long_flights)
+    url = fresh_database_of_flights("bench_api", args.flights, args.long_flights)
     points = args.flights * SIZES[0] + args.long_flights * SIZES[1]
     print(f"loaded {args.flights} + {args.long_flights} flights, {points:,} points "
           f"in {time.perf_counter() - began:.0f} s")

@@ -21,14 +21,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipelines import localdb, settings
+from bench.databases import drop_database, fresh_database
+from pipelines import localdb
 from pipelines.warehouse.aggregates import partition_window, refresh_aggregates
 from pipelines.warehouse.connection import connect
-from pipelines.warehouse.migrations import migrate
 from pipelines.warehouse.retention import RetentionPolicy, clean
 
 DAY = date(2024, 3, 1)
@@ -55,27 +54,6 @@ FROM flight_data WHERE "timestamp" >= %(day)s AND "timestamp" < %(day)s::date + 
 DELETE = """
 DELETE FROM flight_data WHERE "timestamp" >= %(day)s AND "timestamp" < %(day)s::date + 1
 """
-
-
-def fresh_database(name: str) -> str:
-    admin = settings.with_database(settings.database_url(), "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = settings.with_database(settings.database_url(), name)
-    with connect(url) as conn:
-        migrate(conn)
-    return url
-
-
-def drop_database(name: str) -> None:
-    admin = settings.with_database(settings.database_url(), "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 def load_day(conn: psycopg.Connection, day: date, rows: int) -> float:

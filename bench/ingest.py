@@ -25,10 +25,10 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.databases import drop_database, fresh_database
 from bench.memory import peak_rss_kib
-from pipelines import localdb, settings
+from pipelines import localdb
 from pipelines.warehouse.connection import connect
-from pipelines.warehouse.migrations import migrate
 from tests.drops_factory import synthetic_day, write_pb
 
 DAY = "2024-03-01"
@@ -55,21 +55,15 @@ def child_ingest(url: str, landing: str) -> None:
                       "maxrss_kb": peak_rss_kib()}))
 
 
-def fresh_database(name: str) -> str:
-    admin = settings.with_database(settings.database_url(), "postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = settings.with_database(settings.database_url(), name)
+def bench_database(name: str) -> str:
+    """A fresh database with two empty twins of flight_data: the COPY and seed targets."""
+    url = fresh_database(name)
     with connect(url) as conn:
-        migrate(conn)
-        conn.execute("CREATE TABLE copy_target (LIKE flight_data INCLUDING ALL)")
-        conn.execute("SELECT create_hypertable('copy_target', 'timestamp', "
-                     "chunk_time_interval => INTERVAL '1 day')")
-        conn.execute("CREATE TABLE seed_target (LIKE flight_data INCLUDING ALL)")
-        conn.execute("SELECT create_hypertable('seed_target', 'timestamp', "
-                     "chunk_time_interval => INTERVAL '1 day')")
+        for table in ("copy_target", "seed_target"):
+            conn.execute(sql.SQL("CREATE TABLE {} (LIKE flight_data INCLUDING ALL)").format(
+                sql.Identifier(table)))
+            conn.execute("SELECT create_hypertable(%s, 'timestamp', "
+                         "chunk_time_interval => INTERVAL '1 day')", (table,))
     return url
 
 
@@ -85,7 +79,7 @@ def main() -> None:
 
     if not os.environ.get("FLIGHTS_DATABASE_URL"):
         localdb.up()
-    url = fresh_database("flights_bench")
+    url = bench_database("flights_bench")
     work = Path(tempfile.mkdtemp(prefix="flights-bench-"))
     work.chmod(0o755)
     landing = work / "landing"
@@ -143,9 +137,7 @@ def main() -> None:
     print(f"  c/a = {results['c'] / results['a']:.2f}   (target >= 0.4)")
     print(f"  b/d = {results['b'] / results['d']:.1f}   (target >= 40)")
     print(f"  pipeline peak memory: {max(memory):,.0f} MiB (target < 1536 MiB at 10M rows)")
-    with psycopg.connect(settings.with_database(settings.database_url(), "postgres"),
-                         autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS flights_bench WITH (FORCE)")
+    drop_database("flights_bench")
 
 
 if __name__ == "__main__":

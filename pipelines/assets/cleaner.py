@@ -136,7 +136,8 @@ defs = dg.Definitions(
             name="flight_cleaner_daily",
             hour_of_day=3,
             minute_of_hour=15,
-            default_status=dg.DefaultScheduleStatus.RUNNING,
+            description="Every day at 03:15 UTC, enforce retention for yesterday. Off until "
+                        "an operator turns it on, like the ingest schedule and sensor.",
         )
     ],
 )

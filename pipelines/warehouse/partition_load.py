@@ -25,6 +25,7 @@ import pyarrow.csv as pacsv
 from psycopg import errors, sql
 
 from pipelines.drops.batches import METADATA_COLUMNS, POSITION_COLUMNS, Rejected
+from pipelines.warehouse.retention import share_writes_lock
 from pipelines.warehouse.sqlfiles import load_sql
 
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
@@ -96,6 +97,7 @@ class PartitionLoad:
         self._tx.__enter__()
         self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)",
                           (_LOCK_NAMESPACE, self.day.toordinal()))
+        share_writes_lock(self.conn)  # the cleaner never drops a range being written
         self.conn.execute("DELETE FROM quarantine WHERE partition_day = %s", (self.day,))
         row = self.conn.execute("SELECT 1 FROM partition_loads WHERE partition_day = %s",
                                 (self.day,)).fetchone()
