@@ -14,6 +14,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,7 @@ def main() -> None:
     print(f"  b/d = {results['b'] / results['d']:.1f}   (target >= 40)")
     print(f"  pipeline peak memory: {max(memory):,.0f} MiB (target < 1536 MiB at 10M rows)")
     drop_database("flights_bench")
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from pipelines.ingest import ingest_partition
 from pipelines.warehouse.connection import connect
+from tests.conftest import DATA
 from tests.drops_factory import framed, message, synthetic_day, write_jsonl, write_pb
 from tests.test_foundation import flights
 from tests.test_ingest import FLIGHTS, snapshot, wait_for_copy
@@ -174,10 +175,15 @@ DRILL_DAYS = [date(2024, 3, 1) + timedelta(days=i) for i in range(4)]
 OLD_DAY = DRILL_DAYS[0] - timedelta(days=100)
 
 
+REAL_DAYS = [date(2022, 8, 2), date(2024, 1, 2)]
+
+
 def _drill_landing(root: Path) -> None:
-    """Four days sharing flights (metadata rows every day touches) plus one old day."""
+    """Four days sharing flights (metadata rows every day touches), one old day, and the
+    bundled real drops."""
     for day in [OLD_DAY, *DRILL_DAYS]:
         write_pb(root / day.isoformat() / "d.pb", synthetic_day(4_000, day.isoformat(), 50))
+    shutil.copytree(DATA / "drops", root, dirs_exist_ok=True)
 
 
 def _dagster_home(path: Path) -> Path:
@@ -196,7 +202,7 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
     landing = tmp_path / "landing"
     _drill_landing(landing)
     sequential = apache_db_factory()
-    for day in [OLD_DAY, *DRILL_DAYS]:
+    for day in [OLD_DAY, *DRILL_DAYS, *REAL_DAYS]:
         ingest_partition(sequential, day, landing)
     clean_args = ["clean", "--date", DRILL_DAYS[-1].isoformat()]
     env = {**os.environ, "FLIGHTS_LANDING_ROOT": str(landing),
@@ -212,13 +218,18 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)
     try:
+        selections = (
+            ["--from", DRILL_DAYS[0].isoformat(), "--to", DRILL_DAYS[2].isoformat()],
+            ["--from", DRILL_DAYS[1].isoformat(), "--to", DRILL_DAYS[3].isoformat()],
+            ["--partitions", ",".join(d.isoformat() for d in REAL_DAYS)],
+        )
         backfills = [
             subprocess.Popen([sys.executable, "-m", "dagster", "job", "backfill", "-w",
-                              str(ROOT / "workspace.yaml"), "-j", "ingest_job", "--from",
-                              first.isoformat(), "--to", last.isoformat(), "--noprompt"],
+                              str(ROOT / "workspace.yaml"), "-j", "ingest_job", *selection,
+                              "--noprompt"],
                              env=env, cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
-            for first, last in ((DRILL_DAYS[0], DRILL_DAYS[2]), (DRILL_DAYS[1], DRILL_DAYS[3]))
+            for selection in selections
         ]
         cleaner = subprocess.run([FLIGHTS, *clean_args], env=env, capture_output=True,
                                  text=True, timeout=300)
@@ -234,7 +245,7 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
             while time.monotonic() < deadline:
                 runs = instance.get_runs()
                 backfilled = [r for r in runs if r.tags.get("dagster/backfill")]
-                if len(backfilled) >= 6 and all(r.is_finished for r in runs):
+                if len(backfilled) >= 8 and all(r.is_finished for r in runs):
                     break
                 time.sleep(1)
             runs = instance.get_runs()
@@ -242,7 +253,7 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
                           bool(r.tags.get("dagster/backfill"))) for r in runs)
         assert all(status == "SUCCESS" for _, _, status, _ in summary), summary
         ingest_runs = [row for row in summary if row[0] == "ingest_job" and row[3]]
-        assert len(ingest_runs) == 6, summary
+        assert len(ingest_runs) == 8, summary
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
@@ -251,3 +262,7 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
     assert strip(ours["data"]) == strip(theirs["data"])
     assert [r[1:-1] for r in ours["meta"]] == [r[1:-1] for r in theirs["meta"]]
     assert ours["quarantine"] == theirs["quarantine"]
+    with connect(apache_url) as conn:
+        real = conn.execute("SELECT rows_read, rows_stored, duplicates FROM partition_loads "
+                            "WHERE partition_day = ANY(%s) ORDER BY 1", (REAL_DAYS,)).fetchall()
+    assert real == [(610, 305, 305), (1742, 871, 871)]  # every real point stored once

@@ -154,3 +154,20 @@ def test_an_oversized_line_is_refused_without_holding_it(tmp_path: Path) -> None
     read, frames, rejects = read_all(tmp_path)
     assert read == 3 and sum(len(f) for f in frames) == 2
     assert rejects[0].line == 2 and rejects[0].reason.startswith("line longer than")
+
+
+def test_a_stream_of_many_chunks_with_mixed_prefix_lengths_frames_every_message(
+        tmp_path: Path) -> None:
+    """Messages of 80 to 210 bytes (one- and two-byte length prefixes) over several of the
+    reader's 8 MB chunks: every one is framed, in order, whatever the boundaries."""
+    count = 150_000
+    msgs = (message(i % 3000, flight_id=f"f{i // 3000}", airline="a" * (i % 129))
+            for i in range(count))
+    write_pb(tmp_path / "2024-03-01" / "big.pb", msgs)
+    assert (tmp_path / "2024-03-01" / "big.pb").stat().st_size > 2 * (8 << 20)
+    read, frames, rejects = read_all(tmp_path, batch_rows=7_000)
+    assert rejects == [] and read == count
+    joined = __import__("pandas").concat(frames)
+    assert joined["record"].tolist() == list(range(1, count + 1))
+    assert joined["airline"].str.len().fillna(0).astype(int).tolist() == [
+        i % 129 for i in range(count)]

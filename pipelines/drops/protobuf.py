@@ -98,7 +98,9 @@ def read_protobuf(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[Dr
 
     while True:
         n = len(buf)
-        if not eof and n - pos < MAX_RECORD_BYTES + 16:
+        # Until the end of the stream, keep a whole maximal record ahead of `pos`.
+        limit = n if eof else n - MAX_RECORD_BYTES - 16
+        if pos >= limit and not eof:
             if prefixes:  # decode what buf holds before moving it
                 yield batch()
             del buf[:pos]
@@ -110,7 +112,6 @@ def read_protobuf(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[Dr
             continue
         # Framing is sequential, so it stays a plain loop, kept as small as it can be for
         # the usual case: a one-byte length prefix and the whole message in the buffer.
-        limit = n if eof else n - MAX_RECORD_BYTES - 16
         before = len(prefixes)
         room = batch_rows - before
         while pos < limit and room:
