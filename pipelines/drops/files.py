@@ -85,6 +85,7 @@ def _format_of(name: str) -> str | None:
 
 
 def _readers() -> dict[str, Reader]:
+    # Imported on use: every reader imports this module's stream helpers.
     from pipelines.drops.jsonl import read_jsonl
     from pipelines.drops.opensky import read_opensky
     from pipelines.drops.protobuf import read_protobuf
@@ -126,10 +127,7 @@ def read_drop(drop: DropFile, root: Path, batch_rows: int = DEFAULT_BATCH_ROWS
     if resolved.stat().st_size == 0:
         yield _file_reject(drop, "empty file")
         return
-    reader = _readers().get(fmt)
-    if reader is None:
-        yield _file_reject(drop, f"no reader installed for the {fmt} format")
-        return
+    reader = _readers()[fmt]
     try:
         stream = _open(resolved)
     except OSError as exc:
