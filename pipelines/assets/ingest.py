@@ -141,6 +141,9 @@ ingest_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(ingest_drops) | dg.AssetSelection.keys("flight_aggregates"),
     description="Ingest one drop day (a partition) or a range of them (a backfill), then "
                 "refresh the aggregates over the window it touched.",
+    # Three short steps in a row: one process per run, not one per step, halves a run's
+    # start-up cost; days still run in parallel as separate runs.
+    executor_def=dg.in_process_executor,
 )
 
 daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
