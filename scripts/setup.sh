@@ -6,10 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export UV_PYTHON_DOWNLOADS=never
 
-if ! command -v uv >/dev/null 2>&1; then
+# `python3 -m uv` works whether or not pip's script folder is on PATH.
+if ! python3 -m uv --version >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check uv
 fi
-uv sync --locked --quiet
+python3 -m uv sync --locked --quiet
 
 if [ "${1:-}" = "--with-test-server" ]; then
     if [ ! -d node_modules/@electric-sql/pglite ] || [ package-lock.json -nt node_modules ]; then
