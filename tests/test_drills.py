@@ -172,7 +172,10 @@ def test_random_and_corrupted_drops_always_reconcile(apache_url: str, tmp_path_f
 
 
 DRILL_DAYS = [date(2024, 3, 1) + timedelta(days=i) for i in range(3)]
-OLD_DAY = DRILL_DAYS[0] - timedelta(days=100)
+OLD_DAY = date(2022, 5, 1)  # older than everything else
+# The cleaner's day: the raw horizon (90 days before it) falls just after OLD_DAY, so the
+# cleaner drops OLD_DAY and nothing the backfills write, whichever runs first.
+CLEAN_DAY = OLD_DAY + timedelta(days=91)
 
 
 REAL_DAYS = [date(2022, 8, 2), date(2024, 1, 2)]
@@ -204,7 +207,7 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
     sequential = apache_db_factory()
     for day in [OLD_DAY, *DRILL_DAYS, *REAL_DAYS]:
         ingest_partition(sequential, day, landing)
-    clean_args = ["clean", "--date", DRILL_DAYS[-1].isoformat()]
+    clean_args = ["clean", "--date", CLEAN_DAY.isoformat()]
     env = {**os.environ, "FLIGHTS_LANDING_ROOT": str(landing),
            "DAGSTER_HOME": str(_dagster_home(tmp_path / "home"))}
     done = subprocess.run([FLIGHTS, *clean_args], env={**env, "FLIGHTS_DATABASE_URL": sequential},
