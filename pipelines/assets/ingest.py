@@ -138,7 +138,7 @@ def unique_keys(context: dg.AssetCheckExecutionContext,
 ingest_job = dg.define_asset_job(
     "ingest_job",
     # The day's aggregates refresh in the same run, after the blocking checks pass.
-    selection=dg.AssetSelection.assets(ingest_drops) | dg.AssetSelection.keys("flight_aggregates"),
+    selection=dg.AssetSelection.assets(ingest_drops, "flight_aggregates"),
     description="Ingest one drop day (a partition) or a range of them (a backfill), then "
                 "refresh the aggregates over the window it touched.",
     # Three short steps in a row: one process per run, not one per step, halves a run's
