@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from functools import partial
 
 import psycopg
 
@@ -141,41 +142,29 @@ def clean(
     aggregate_horizon = policy.aggregate_horizon(day)
     quarantine_before = policy.quarantine_before(day)
     name = edition(conn)
+    report_for = partial(CleanReport, day, dry_run, name, raw_horizon, aggregate_horizon,
+                         quarantine_before, seconds=0.0)
     if dry_run:
         row = conn.execute(
             load_sql("retention/count_quarantine"), {"before": quarantine_before}
         ).fetchone()
-        report = CleanReport(
-            day,
-            dry_run,
-            name,
-            raw_horizon,
-            aggregate_horizon,
-            quarantine_before,
+        report = report_for(
             raw_chunks=_chunks(conn, "flight_data", raw_horizon),
             aggregate_chunks=_aggregate_chunks(conn, aggregate_horizon, drop=False),
             quarantine_rows=row[0] if row else 0,
             refreshed=(),
-            seconds=0.0,
         )
     else:
         with advisory_lock(conn, WRITES_LOCK), advisory_lock(conn, MAINTENANCE_LOCK):
             refreshed = _refresh_before_drop(conn, name, raw_horizon, aggregate_horizon)
             with conn.transaction():
-                report = CleanReport(
-                    day,
-                    dry_run,
-                    name,
-                    raw_horizon,
-                    aggregate_horizon,
-                    quarantine_before,
+                report = report_for(
                     raw_chunks=_drop(conn, "flight_data", raw_horizon),
                     aggregate_chunks=_aggregate_chunks(conn, aggregate_horizon, drop=True),
                     quarantine_rows=conn.execute(
                         load_sql("retention/prune_quarantine"), {"before": quarantine_before}
                     ).rowcount,
                     refreshed=refreshed,
-                    seconds=0.0,
                 )
                 if name == "apache":
                     conn.execute(
