@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.drops import discover_drops, read_drop
-from pipelines.drops.batches import DEFAULT_BATCH_ROWS, POSITION_COLUMNS, Rejected
+from pipelines.drops.batches import DEFAULT_BATCH_ROWS, Rejected
 from pipelines.drops.files import partition_fingerprint
 from pipelines.drops.flight_ids import FlightIdentifier, needs_flight_ids
 from pipelines.quality.duplicates import CONTENT_COLUMNS, PartitionKeys, superseded_reason
@@ -59,10 +59,18 @@ class PartitionReport:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
 
-def _reason_kind(reason: str) -> str:
-    """The reason without the values, for counting (`latitude: in_range(-90, 90)`)."""
-    return "; ".join(part.split(" (got ")[0].split(": superseded")[0]
-                     for part in reason.split("; "))
+def reason_kind(reason: str) -> str:
+    """The reason without its values, so rejects count by kind: `latitude: in_range(-90,
+    90)` (a schema check), `conflicting duplicate`, `not valid JSON` (decoding: "what: detail")."""
+    kinds = []
+    for part in reason.split("; "):
+        if " (got " in part:
+            kinds.append(part.split(" (got ")[0])
+        elif "conflicting duplicate" in part:
+            kinds.append("conflicting duplicate")
+        else:
+            kinds.append(part.split(":")[0])
+    return "; ".join(dict.fromkeys(kinds))
 
 
 def _settle_seen(load: PartitionLoad, seen: pd.DataFrame, source: str
@@ -132,7 +140,7 @@ def ingest_partition(database_url: str, day: date, landing_root: Path, *,
                     load.quarantine(rejects)
                     load.note_metadata(checked.good)
                     flights.update(checked.good["flight_id"].unique())
-                    reasons.update(_reason_kind(r.reason) for r in rejects)
+                    reasons.update(reason_kind(r.reason) for r in rejects)
                     if progress:
                         progress(done_bytes, rows_read)
                 done_bytes += drop.size
@@ -149,5 +157,3 @@ def ingest_partition(database_url: str, day: date, landing_root: Path, *,
         points_per_hour=per_hour,
     )
 
-
-__all__ = ["POSITION_COLUMNS", "PartitionReport", "ingest_partition"]

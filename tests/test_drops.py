@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.drops import discover_drops, read_drop
+from pipelines.ingest import reason_kind
 from pipelines.quality.validate import validate_batch
 from tests.drops_factory import framed, message, write_jsonl, write_pb
 
@@ -171,3 +172,19 @@ def test_a_stream_of_many_chunks_with_mixed_prefix_lengths_frames_every_message(
     assert joined["record"].tolist() == list(range(1, count + 1))
     assert joined["airline"].str.len().fillna(0).astype(int).tolist() == [
         i % 129 for i in range(count)]
+
+
+@pytest.mark.parametrize(("reason", "kind"), [
+    ("latitude: in_range(-90, 90) (got 91.0); altitude: not a whole number (got 1.5)",
+     "latitude: in_range(-90, 90); altitude: not a whole number"),
+    ("conflicting duplicate of (abc123, 2024-03-01 10:00:00+00:00): superseded by record 7 "
+     "of 2024-03-01/b.pb", "conflicting duplicate"),
+    ("earlier record of this day: conflicting duplicate of (abc, 2024-03-01 10:00:00+00:00): "
+     "superseded by record 2 of x.pb", "conflicting duplicate"),
+    ("not valid JSON: Expecting value: line 1 column 1 (char 0)", "not valid JSON"),
+    ("truncated message: 100 bytes declared, 7 present", "truncated message"),
+    ("empty file", "empty file"),
+])
+def test_rejects_are_counted_by_kind_not_by_value(reason: str, kind: str) -> None:
+    """The UI's reject-reasons table groups rows; values would make each row its own group."""
+    assert reason_kind(reason) == kind
