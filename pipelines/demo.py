@@ -30,6 +30,7 @@ SAMPLE_FLIGHT = "3376ab31"  # JL516, Sapporo to Tokyo, from samples/drops/2024-0
 @dataclass
 class DayOutcome:
     day: date
+    files: int
     action: str  # "ingested", "unchanged", "FAILED"
 
 
@@ -59,11 +60,11 @@ def ingest_days(url: str, landing: Path, console: Console) -> list[DayOutcome]:
     from pipelines.ingest_cli import run_ingest
 
     days = sorted(date.fromisoformat(p.name) for p in landing.iterdir() if p.is_dir())
+    files = {d: discover_drops(landing, d) for d in days}
     loaded = _loaded_fingerprints(url)
-    todo = [d for d in days
-            if loaded.get(d) != partition_fingerprint(discover_drops(landing, d))]
+    todo = [d for d in days if loaded.get(d) != partition_fingerprint(files[d])]
     results = {day: ok for day, ok, _ in run_ingest(todo, console)} if todo else {}
-    return [DayOutcome(d, "unchanged" if d not in results
+    return [DayOutcome(d, len(files[d]), "unchanged" if d not in results
                        else "ingested" if results[d] else "FAILED") for d in days]
 
 
@@ -141,8 +142,7 @@ def run_demo(console: Console) -> bool:
     days.add_column("files", justify="right")
     days.add_column("this run")
     for outcome in outcomes:
-        days.add_row(str(outcome.day), str(len(discover_drops(landing, outcome.day))),
-                     outcome.action)
+        days.add_row(str(outcome.day), str(outcome.files), outcome.action)
     console.print(days)
     totals = Table(title="flight store")
     totals.add_column("what")
