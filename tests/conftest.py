@@ -101,6 +101,12 @@ def apache_url(apache_db: str) -> str:
 
 
 @pytest.fixture
+def dagster_storage_url(apache_server: str) -> Iterator[str]:
+    """An empty database for a Dagster instance's storage, PostgreSQL as in production."""
+    yield from _new_apache_database(apache_server)
+
+
+@pytest.fixture
 def apache_db_factory(apache_server: str) -> Iterator[Callable[[], str]]:
     """Makes more migrated Apache-edition databases, dropped after the test."""
     made: list[Iterator[str]] = []

@@ -13,6 +13,7 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -190,26 +191,28 @@ def _drill_landing(root: Path) -> None:
 
 
 def _dagster_home(path: Path) -> Path:
+    """The production instance (runs, events and schedules in PostgreSQL, queued runs), its
+    storage created here once: processes that start together must not race to create it."""
     path.mkdir()
-    (path / "dagster.yaml").write_text(
-        "run_coordinator:\n  module: dagster.core.run_coordinator\n"
-        "  class: QueuedRunCoordinator\n"
-        "concurrency:\n  runs:\n    max_concurrent_runs: 3\n  pools:\n    default_limit: 2\n"
-        "telemetry:\n  enabled: false\n")
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", path)
+    with dg.DagsterInstance.from_config(str(path)) as instance:
+        assert instance.get_runs() == []
     return path
 
 
 @pytest.mark.apache
 def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
-        apache_url: str, apache_db_factory, tmp_path: Path) -> None:
+        apache_url: str, apache_db_factory, dagster_storage_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
     landing = tmp_path / "landing"
     _drill_landing(landing)
     sequential = apache_db_factory()
     for day in [OLD_DAY, *DRILL_DAYS, *REAL_DAYS]:
         ingest_partition(sequential, day, landing)
     clean_args = ["clean", "--date", CLEAN_DAY.isoformat()]
-    env = {**os.environ, "FLIGHTS_LANDING_ROOT": str(landing),
-           "DAGSTER_HOME": str(_dagster_home(tmp_path / "home"))}
+    env = {**os.environ, "FLIGHTS_LANDING_ROOT": str(landing)}
     done = subprocess.run([FLIGHTS, *clean_args], env={**env, "FLIGHTS_DATABASE_URL": sequential},
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -240,9 +243,6 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
         for proc in backfills:
             out, _ = proc.communicate(timeout=300)
             assert proc.returncode == 0, out[-2000:]
-        import dagster as dg
-
-        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
         deadline = time.monotonic() + 420
         with dg.DagsterInstance.get() as instance:
             while time.monotonic() < deadline:
