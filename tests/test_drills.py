@@ -3,6 +3,7 @@ hostile landing zone, random and corrupted drops, overlapping backfills with the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -260,6 +261,8 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):  # a code server the daemon left behind
+            os.killpg(daemon.pid, signal.SIGKILL)
     ours, theirs = snapshot(apache_url), snapshot(sequential)
     strip = lambda rows: [r[1:] for r in rows]  # noqa: E731 - row versions differ, values not
     assert strip(ours["data"]) == strip(theirs["data"])
