@@ -41,7 +41,7 @@ def child_ingest(url: str, landing: str) -> None:
     import dagster as dg
 
     from pipelines.assets.ingest import ingest_drops
-    from pipelines.resources import FlightStore, LandingZone
+    from pipelines.assets.resources import FlightStore, LandingZone
 
     started = time.perf_counter()
     result = dg.materialize(

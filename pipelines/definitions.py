@@ -7,7 +7,7 @@ import dagster as dg
 
 from pipelines import settings
 from pipelines.assets import aggregates, cleaner, ingest, landing_sensor
-from pipelines.resources import FlightStore, LandingZone
+from pipelines.assets.resources import FlightStore, LandingZone
 
 # Each domain module exposes a small `defs`; this is the only place that joins them.
 DOMAINS: list[dg.Definitions] = [ingest.defs, landing_sensor.defs, aggregates.defs, cleaner.defs]

@@ -10,9 +10,9 @@ import pytest
 
 from pipelines.assets.aggregates import CHECK, flight_aggregates
 from pipelines.assets.ingest import ingest_drops
+from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.definitions import defs
 from pipelines.ingest import ingest_partition
-from pipelines.resources import FlightStore, LandingZone
 from pipelines.warehouse.aggregates import Window, partition_window, refresh_aggregates
 from pipelines.warehouse.connection import connect
 from tests.conftest import DATA

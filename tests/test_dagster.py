@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 
 from pipelines.assets.landing_sensor import landing_zone_sensor
+from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.definitions import defs
-from pipelines.resources import FlightStore, LandingZone
 from tests.conftest import DATA
 from tests.drops_factory import message, write_jsonl, write_pb
 

@@ -22,12 +22,12 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipelines.cli.ingest import ingest
 from pipelines.drops.batches import BATCH_COLUMNS, DropBatch, frame_from_columns
 from pipelines.drops.files import discover_drops, read_drop
-from pipelines.drops.flight_ids import FlightIdentifier, FlightRule, flight_id
 from pipelines.drops.opensky import HEADER, read_opensky
+from pipelines.flights.identity import FlightIdentifier, FlightRule, flight_id
 from pipelines.ingest import ingest_partition
-from pipelines.ingest_cli import ingest
 from pipelines.warehouse.connection import connect
 from tests.conftest import DATA
 

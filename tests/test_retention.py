@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import retention_settings
 from pipelines.definitions import defs
 from pipelines.ingest import ingest_partition
+from pipelines.retention import policy as retention_settings
 from pipelines.warehouse.aggregates import refresh_aggregates
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.retention import RetentionError, RetentionPolicy, clean, share_writes_lock

@@ -12,9 +12,9 @@ from datetime import date
 
 import dagster as dg
 
-from pipelines import retention_settings
-from pipelines.partitions import DAILY
-from pipelines.resources import FlightStore
+from pipelines.assets.partitions import DAILY
+from pipelines.assets.resources import FlightStore
+from pipelines.retention import policy as retention_settings
 from pipelines.warehouse.aggregates import (
     RefreshReport,
     partition_window,

@@ -14,10 +14,10 @@ from datetime import date
 import dagster as dg
 from pydantic import Field
 
-from pipelines import retention_settings
-from pipelines.landing_retention import LandingAction, prune_landing
-from pipelines.partitions import DAILY
-from pipelines.resources import FlightStore, LandingZone
+from pipelines.assets.partitions import DAILY
+from pipelines.assets.resources import FlightStore, LandingZone
+from pipelines.retention import policy as retention_settings
+from pipelines.retention.landing import LandingAction, prune_landing
 from pipelines.warehouse.aggregates import raw_dropped_before
 from pipelines.warehouse.retention import CleanReport, clean, raw_points_before
 

@@ -13,10 +13,10 @@ from datetime import date, timedelta
 import dagster as dg
 import psycopg
 
+from pipelines.assets.partitions import DAILY
+from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.ingest import PartitionReport, ingest_partition
-from pipelines.partitions import DAILY
 from pipelines.quality.schema import POSITION_SCHEMA
-from pipelines.resources import FlightStore, LandingZone
 from pipelines.warehouse.ingest_checks import duplicate_keys
 
 WRITE_POOL = "flight_store_writes"

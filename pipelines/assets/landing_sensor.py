@@ -11,9 +11,9 @@ from datetime import date
 import dagster as dg
 
 from pipelines.assets.ingest import ingest_job
+from pipelines.assets.partitions import DAILY
+from pipelines.assets.resources import LandingZone
 from pipelines.drops.files import discover_drops, partition_fingerprint
-from pipelines.partitions import DAILY
-from pipelines.resources import LandingZone
 
 
 def _day(name: str) -> date | None:

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import click
 
-from pipelines import retention_settings, settings
-from pipelines.landing_retention import prune_landing
+from pipelines import settings
+from pipelines.retention import policy as retention_settings
+from pipelines.retention.landing import prune_landing
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.retention import Chunk, clean
 

@@ -9,9 +9,9 @@ import click
 import psycopg
 
 from pipelines import localdb, settings
-from pipelines.api.cli import get, serve
-from pipelines.clean_cli import clean_command
-from pipelines.ingest_cli import ingest
+from pipelines.cli.api import get, serve
+from pipelines.cli.clean import clean_command
+from pipelines.cli.ingest import ingest
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import MigrationError, migrate
 
@@ -99,7 +99,7 @@ def demo() -> None:
     """Run the whole product on the bundled real drops and print a report."""
     from rich.console import Console
 
-    from pipelines.demo import run_demo
+    from pipelines.cli.demo import run_demo
 
     if not run_demo(Console()):
         raise click.ClickException("a day failed; see the report above and the Dagster UI")

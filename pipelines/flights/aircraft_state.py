@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pandas as pd
 import psycopg
 
-from pipelines.drops.flight_ids import FlightIdentifier, FlightRule, state_from_points
+from pipelines.flights.identity import FlightIdentifier, FlightRule, state_from_points
 from pipelines.warehouse.sqlfiles import load_sql
 
 COLUMNS = ("icao24", "flight_id", "last_time", "callsign", "on_ground", "ground_since",

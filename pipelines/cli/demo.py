@@ -18,8 +18,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from pipelines import localdb, retention_settings, settings
+from pipelines import localdb, settings
 from pipelines.drops.files import discover_drops, partition_fingerprint
+from pipelines.retention import policy as retention_settings
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import migrate
 
@@ -57,7 +58,7 @@ def _loaded_fingerprints(url: str) -> dict[date, str]:
 
 
 def ingest_days(url: str, landing: Path, console: Console) -> list[DayOutcome]:
-    from pipelines.ingest_cli import run_ingest
+    from pipelines.cli.ingest import run_ingest
 
     days = sorted(date.fromisoformat(p.name) for p in landing.iterdir() if p.is_dir())
     files = {d: discover_drops(landing, d) for d in days}

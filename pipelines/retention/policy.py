@@ -20,7 +20,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from pipelines.landing_retention import LANDING_POLICIES, LandingPolicy
+from pipelines.retention.landing import LANDING_POLICIES, LandingPolicy
 from pipelines.warehouse.retention import RetentionPolicy
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day)?s?\s*$", re.IGNORECASE)

@@ -1,0 +1,1 @@
+"""Commands: the `flights` CLI, one module per command group."""

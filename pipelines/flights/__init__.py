@@ -1,0 +1,1 @@
+"""Flight identity: cutting an aircraft's positions into flights, shared by ingest and store."""
