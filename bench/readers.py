@@ -25,9 +25,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipelines.drops.batches import DropBatch
-from pipelines.drops.files import GZIP_MAGIC
 from pipelines.drops.opensky import read_opensky
 from pipelines.drops.protobuf import read_protobuf
+from pipelines.drops.stream import GZIP_MAGIC
 from pipelines.proto.flight_pb2 import FlightData
 from tests.drops_factory import framed
 

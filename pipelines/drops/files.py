@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -17,16 +16,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pipelines.drops.batches import DEFAULT_BATCH_ROWS, DropBatch, Rejected, frame_from_columns
-
-GZIP_MAGIC = b"\x1f\x8b"
-# A single record larger than this is refused (real ADS-B records are well under 1 KB).
-MAX_RECORD_BYTES = 1 << 20
+from pipelines.drops.jsonl import read_jsonl
+from pipelines.drops.opensky import read_opensky
+from pipelines.drops.protobuf import read_protobuf
+from pipelines.drops.stream import GZIP_MAGIC, DropReadError
 
 Reader = Callable[[BinaryIO, str, int], Iterator[DropBatch]]
-
-
-class DropReadError(Exception):
-    """A stream stopped being readable (corrupt gzip, I/O error) part-way through."""
 
 
 @dataclass(frozen=True)
@@ -84,13 +79,9 @@ def _format_of(name: str) -> str | None:
     return None
 
 
-def _readers() -> dict[str, Reader]:
-    # Imported on use: every reader imports this module's stream helpers.
-    from pipelines.drops.jsonl import read_jsonl
-    from pipelines.drops.opensky import read_opensky
-    from pipelines.drops.protobuf import read_protobuf
-
-    return {"protobuf": read_protobuf, "jsonl": read_jsonl, "opensky": read_opensky}
+READERS: dict[str, Reader] = {
+    "protobuf": read_protobuf, "jsonl": read_jsonl, "opensky": read_opensky,
+}
 
 
 def _file_reject(drop: DropFile, reason: str) -> DropBatch:
@@ -127,7 +118,7 @@ def read_drop(drop: DropFile, root: Path, batch_rows: int = DEFAULT_BATCH_ROWS
     if resolved.stat().st_size == 0:
         yield _file_reject(drop, "empty file")
         return
-    reader = _readers()[fmt]
+    reader = READERS[fmt]
     try:
         stream = _open(resolved)
     except OSError as exc:
@@ -139,16 +130,3 @@ def read_drop(drop: DropFile, root: Path, batch_rows: int = DEFAULT_BATCH_ROWS
         except DropReadError as exc:
             yield DropBatch(drop.name, frame_from_columns({"record": [], "raw_timestamp": []}),
                             [Rejected(drop.name, str(exc))])
-
-
-def read_chunks(stream: BinaryIO, chunk_bytes: int = 8 << 20) -> Iterator[bytes]:
-    """The stream in chunks; a corrupt gzip or I/O error becomes a DropReadError."""
-    while True:
-        try:
-            chunk = stream.read(chunk_bytes)
-        except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise DropReadError(f"stream unreadable after this point: {exc}") from exc
-        if not chunk:
-            return
-        yield chunk
-

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from pipelines.drops.batches import DropBatch, Rejected, frame_from_columns
-from pipelines.drops.files import MAX_RECORD_BYTES, read_chunks
+from pipelines.drops.stream import MAX_RECORD_BYTES, read_chunks
 
 _NUMBERS = {"latitude": 0.0, "longitude": 0.0, "altitude": 0, "airspeed": 0}
 _TEXTS = ("flight_id", "airline", "flight_number", "departure_airport", "arrival_airport")

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipelines.drops.batches import METADATA_COLUMNS, DropBatch, Rejected, frame_from_columns
-from pipelines.drops.files import GZIP_MAGIC, DropReadError, read_chunks
+from pipelines.drops.stream import GZIP_MAGIC, DropReadError, read_chunks
 
 HEADER = ("time", "icao24", "lat", "lon", "velocity", "heading", "vertrate", "callsign",
           "onground", "alert", "spi", "squawk", "baroaltitude", "geoaltitude",

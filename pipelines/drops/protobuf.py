@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from google.protobuf.message import DecodeError
 
 from pipelines.drops.batches import Column, DropBatch, Rejected, frame_from_columns
-from pipelines.drops.files import MAX_RECORD_BYTES, read_chunks
+from pipelines.drops.stream import MAX_RECORD_BYTES, read_chunks
 from pipelines.drops.wire import decode_messages, varints
 from pipelines.proto.flight_pb2 import FlightData
 
