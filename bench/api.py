@@ -68,8 +68,14 @@ def fresh_database_of_flights(name: str, flights: int, long_flights: int) -> str
     url = fresh_database(name)
     for size, count in zip(SIZES, (flights, long_flights), strict=True):
         for i in range(count):
-            add_flight(url, flight_id(size, i), START + timedelta(hours=i % 240), size,
-                       latitude=40 + i % 10, longitude=i % 20)
+            add_flight(
+                url,
+                flight_id(size, i),
+                START + timedelta(hours=i % 240),
+                size,
+                latitude=40 + i % 10,
+                longitude=i % 20,
+            )
     with connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
     return url
@@ -111,8 +117,13 @@ def run_slice(calls: list[Call], ids: list[str], seconds: float) -> tuple[list[f
     return [x for lat in latencies for x in lat], sum(errors), time.perf_counter() - began
 
 
-def measure(implementations: dict[str, Callable[[], Call]], ids: list[str], clients: int,
-            seconds: float, slice_seconds: float = 0.5) -> list[Cell]:
+def measure(
+    implementations: dict[str, Callable[[], Call]],
+    ids: list[str],
+    clients: int,
+    seconds: float,
+    slice_seconds: float = 0.5,
+) -> list[Cell]:
     """Every implementation in turn, in short slices, so that the changing load of a shared
     machine falls on all of them alike."""
     calls = {name: [make() for _ in range(clients)] for name, make in implementations.items()}
@@ -136,28 +147,34 @@ def sql_call(url: str) -> Callable[[], Call]:
 
         def call(fid: str) -> int:
             return len(conn.execute(SEED_QUERY, (fid,)).fetchall())
+
         return call
+
     return make
 
 
 def grpc_call(port: int) -> Callable[[], Call]:
     def make() -> Call:
         channel = grpc.insecure_channel(
-            f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)])
+            f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)]
+        )
         stub = flight_pb2_grpc.FlightDataServiceStub(channel)
 
         def call(fid: str) -> int:
             request = flight_pb2.FlightDataRequest(flight_id=fid)
             return len(stub.GetFlightData(request, timeout=60).data)
+
         return call
+
     return make
 
 
 @contextmanager
 def process(args: list[str], env: dict[str, str], ready: str) -> Iterator[str]:
     """A server process; yields the line that said it is ready."""
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     stream = proc.stdout if ready == "READY" else proc.stderr
     assert stream is not None
     line = stream.readline()
@@ -180,23 +197,41 @@ def main() -> None:
     began = time.perf_counter()
     url = fresh_database_of_flights("bench_api", args.flights, args.long_flights)
     points = args.flights * SIZES[0] + args.long_flights * SIZES[1]
-    print(f"loaded {args.flights} + {args.long_flights} flights, {points:,} points "
-          f"in {time.perf_counter() - began:.0f} s")
+    print(
+        f"loaded {args.flights} + {args.long_flights} flights, {points:,} points "
+        f"in {time.perf_counter() - began:.0f} s"
+    )
     env = {**os.environ, "FLIGHTS_DATABASE_URL": url, "FLIGHTS_API_PORT": "0"}
-    with tempfile.TemporaryDirectory() as seed_dir, \
-            process([FLIGHTS, "serve"], env, "serving") as api_line, \
-            process([sys.executable, str(ROOT / "bench" / "seed_server.py"),
-                     str(generate_seed_code(Path(seed_dir))), url], env, "READY") as seed_line:
+    with (
+        tempfile.TemporaryDirectory() as seed_dir,
+        process([FLIGHTS, "serve"], env, "serving") as api_line,
+        process(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "seed_server.py"),
+                str(generate_seed_code(Path(seed_dir))),
+                url,
+            ],
+            env,
+            "READY",
+        ) as seed_line,
+    ):
         api_port = int(api_line.split("127.0.0.1:")[1].split()[0])
         seed_port = int(seed_line.split()[1])
-        implementations = {"bare SQL (psycopg)": sql_call(url), "API": grpc_call(api_port),
-                           "seed server": grpc_call(seed_port)}
+        implementations = {
+            "bare SQL (psycopg)": sql_call(url),
+            "API": grpc_call(api_port),
+            "seed server": grpc_call(seed_port),
+        }
         for size, count in zip(SIZES, (args.flights, args.long_flights), strict=True):
             ids = [flight_id(size, i) for i in range(count)]
             received = {name: make()(ids[0]) for name, make in implementations.items()}
             assert set(received.values()) == {size}, received
-            cells = [cell for clients in CLIENTS
-                     for cell in measure(implementations, ids, clients, args.seconds)]
+            cells = [
+                cell
+                for clients in CLIENTS
+                for cell in measure(implementations, ids, clients, args.seconds)
+            ]
             report(size, count, cells)
 
 
@@ -204,13 +239,14 @@ def report(size: int, count: int, cells: list[Cell]) -> None:
     print(f"\nGetFlightData, {size:,} points per flight ({count} flights)")
     print(f"{'':<20}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'errors':>8}")
     for c in cells:
-        print(f"{c.name:<20}{c.clients:>8}{c.p(50):>9.1f}{c.p(99):>9.1f}{c.rps:>9.1f}"
-              f"{c.errors:>8}")
+        print(f"{c.name:<20}{c.clients:>8}{c.p(50):>9.1f}{c.p(99):>9.1f}{c.rps:>9.1f}{c.errors:>8}")
     by = {(c.name, c.clients): c for c in cells}
     latency = by["API", 1].p(50) / by["bare SQL (psycopg)", 1].p(50)
     throughput = by["API", 32].rps / by["seed server", 32].rps
-    print(f"API p50 / bare SQL p50, 1 client: {latency:.2f}x (target <= 2x); "
-          f"API / seed req/s, 32 clients: {throughput:.1f}x (target >= 3x)")
+    print(
+        f"API p50 / bare SQL p50, 1 client: {latency:.2f}x (target <= 2x); "
+        f"API / seed req/s, 32 clients: {throughput:.1f}x (target >= 3x)"
+    )
 
 
 if __name__ == "__main__":

@@ -45,15 +45,29 @@ def child_ingest(url: str, landing: str) -> None:
 
     started = time.perf_counter()
     result = dg.materialize(
-        [ingest_drops], partition_key=DAY, instance=dg.DagsterInstance.ephemeral(),
-        resources={"flight_store": FlightStore(database_url=url),
-                   "landing": LandingZone(root=landing)},
+        [ingest_drops],
+        partition_key=DAY,
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "flight_store": FlightStore(database_url=url),
+            "landing": LandingZone(root=landing),
+        },
     )
     seconds = time.perf_counter() - started
-    meta = next(e.materialization.metadata for e in result.get_asset_materialization_events()
-                if e.asset_key.to_user_string() == "flight_data")
-    print(json.dumps({"seconds": seconds, "rows_stored": meta["rows_stored"].value,
-                      "maxrss_kb": peak_rss_kib()}))
+    meta = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "flight_data"
+    )
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows_stored": meta["rows_stored"].value,
+                "maxrss_kb": peak_rss_kib(),
+            }
+        )
+    )
 
 
 def bench_database(name: str) -> str:
@@ -61,10 +75,16 @@ def bench_database(name: str) -> str:
     url = fresh_database(name)
     with connect(url) as conn:
         for table in ("copy_target", "seed_target"):
-            conn.execute(sql.SQL("CREATE TABLE {} (LIKE flight_data INCLUDING ALL)").format(
-                sql.Identifier(table)))
-            conn.execute("SELECT create_hypertable(%s, 'timestamp', "
-                         "chunk_time_interval => INTERVAL '1 day')", (table,))
+            conn.execute(
+                sql.SQL("CREATE TABLE {} (LIKE flight_data INCLUDING ALL)").format(
+                    sql.Identifier(table)
+                )
+            )
+            conn.execute(
+                "SELECT create_hypertable(%s, 'timestamp', "
+                "chunk_time_interval => INTERVAL '1 day')",
+                (table,),
+            )
     return url
 
 
@@ -102,27 +122,40 @@ def main() -> None:
         started = time.perf_counter()
         columns = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
         try:  # server-side: the server reads the file itself
-            conn.execute(sql.SQL("COPY copy_target ({}) FROM {} (FORMAT csv)").format(
-                columns, sql.Literal(str(rows_csv))))
+            conn.execute(
+                sql.SQL("COPY copy_target ({}) FROM {} (FORMAT csv)").format(
+                    columns, sql.Literal(str(rows_csv))
+                )
+            )
         except psycopg.Error:  # a remote server cannot see our file: stream it instead
-            with conn.cursor().copy(sql.SQL("COPY copy_target ({}) FROM STDIN (FORMAT csv)")
-                                    .format(columns)) as copy, rows_csv.open("rb") as fh:
+            with (
+                conn.cursor().copy(
+                    sql.SQL("COPY copy_target ({}) FROM STDIN (FORMAT csv)").format(columns)
+                ) as copy,
+                rows_csv.open("rb") as fh,
+            ):
                 while block := fh.read(1 << 20):
                     copy.write(block)
         results["a"] = args.rows / (time.perf_counter() - started)
 
     memory = []
     for label in ("b", "c"):
-        out = subprocess.run([sys.executable, __file__, "--child", url, str(landing)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", url, str(landing)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         child = json.loads(out.stdout.strip().splitlines()[-1])
         assert child["rows_stored"] == args.rows, child
         results[label] = args.rows / child["seconds"]
         memory.append(child["maxrss_kb"] / 1024)
 
     with connect(url) as conn:
-        insert = ("INSERT INTO seed_target (flight_id, timestamp, latitude, longitude, altitude,"
-                  " airspeed) VALUES (%s, %s, %s, %s, %s, %s)")
+        insert = (
+            "INSERT INTO seed_target (flight_id, timestamp, latitude, longitude, altitude,"
+            " airspeed) VALUES (%s, %s, %s, %s, %s, %s)"
+        )
         started = time.perf_counter()
         for row in sample:
             conn.execute(insert, row)
@@ -130,8 +163,12 @@ def main() -> None:
         results["d"] = len(sample) / (time.perf_counter() - started)
 
     print(f"\nrows: {args.rows:,} (seed baseline on a sample of {len(sample):,})")
-    names = {"a": "server-side COPY (limit)", "b": "pipeline, first load",
-             "c": "pipeline, re-run (all conflict)", "d": "seed row-by-row insert"}
+    names = {
+        "a": "server-side COPY (limit)",
+        "b": "pipeline, first load",
+        "c": "pipeline, re-run (all conflict)",
+        "d": "seed row-by-row insert",
+    }
     for key, name in names.items():
         print(f"  ({key}) {name:34s} {results[key]:>12,.0f} rows/s")
     print(f"  b/a = {results['b'] / results['a']:.2f}   (target >= 0.6)")

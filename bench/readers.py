@@ -48,11 +48,25 @@ def as_protobuf(csv: bytes) -> bytes:
     altitude = (rows["baroaltitude"] / 0.3048).round().fillna(0).astype(int)
     speed = (rows["velocity"] / 0.514444).round().fillna(0).astype(int)
     messages = [
-        FlightData(flight_id=icao, latitude=lat, longitude=lon, altitude=alt, airspeed=spd,
-                   timestamp=ts, flight_number=(cs or "").strip())
+        FlightData(
+            flight_id=icao,
+            latitude=lat,
+            longitude=lon,
+            altitude=alt,
+            airspeed=spd,
+            timestamp=ts,
+            flight_number=(cs or "").strip(),
+        )
         for icao, lat, lon, alt, spd, ts, cs in zip(
-            rows["icao24"], rows["lat"], rows["lon"], altitude, speed, stamps,
-            rows["callsign"].fillna(""), strict=True)
+            rows["icao24"],
+            rows["lat"],
+            rows["lon"],
+            altitude,
+            speed,
+            stamps,
+            rows["callsign"].fillna(""),
+            strict=True,
+        )
     ]
     return framed(messages)
 
@@ -89,8 +103,10 @@ def main() -> None:
         "protobuf": (read_protobuf, "day.pb"),
     }
     lines = csv.count(b"\n") - 1
-    print(f"rows: {lines:,} real OpenSky state vectors (2021-10-07); "
-          f"CSV {len(csv) / 1e6:.1f} MB, protobuf {len(pb) / 1e6:.1f} MB")
+    print(
+        f"rows: {lines:,} real OpenSky state vectors (2021-10-07); "
+        f"CSV {len(csv) / 1e6:.1f} MB, protobuf {len(pb) / 1e6:.1f} MB"
+    )
     for label, data in inputs.items():
         best: dict[str, float] = {}
         counts: dict[str, int] = {}
@@ -101,10 +117,12 @@ def main() -> None:
                 counts[name] = rows
         assert counts["opensky"] == counts["protobuf"], counts
         rates = {name: counts[name] / best[name] for name in readers}
-        print(f"  {label:8s} opensky {rates['opensky']:>11,.0f} rows/s   "
-              f"protobuf {rates['protobuf']:>11,.0f} rows/s   "
-              f"time per row opensky/protobuf = {best['opensky'] / best['protobuf']:.2f} "
-              "(target <= 1.5)")
+        print(
+            f"  {label:8s} opensky {rates['opensky']:>11,.0f} rows/s   "
+            f"protobuf {rates['protobuf']:>11,.0f} rows/s   "
+            f"time per row opensky/protobuf = {best['opensky'] / best['protobuf']:.2f} "
+            "(target <= 1.5)"
+        )
 
 
 if __name__ == "__main__":

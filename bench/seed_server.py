@@ -37,23 +37,36 @@ class SeedFlightDataService:
             rows = conn.execute(SEED_QUERY, (request.flight_id,)).fetchall()
         if not rows:
             context.abort(grpc.StatusCode.NOT_FOUND, "Flight not found")
-        return self.pb.FlightDataResponse(data=[
-            self.pb.FlightData(
-                flight_id=r[0], latitude=r[1], longitude=r[2], altitude=r[3], airspeed=r[4],
-                timestamp=r[5].isoformat(), airline=r[6], flight_number=r[7],
-                departure_airport=r[8], arrival_airport=r[9])
-            for r in rows
-        ])
+        return self.pb.FlightDataResponse(
+            data=[
+                self.pb.FlightData(
+                    flight_id=r[0],
+                    latitude=r[1],
+                    longitude=r[2],
+                    altitude=r[3],
+                    airspeed=r[4],
+                    timestamp=r[5].isoformat(),
+                    airline=r[6],
+                    flight_number=r[7],
+                    departure_airport=r[8],
+                    arrival_airport=r[9],
+                )
+                for r in rows
+            ]
+        )
 
 
 def main():
     sys.path.insert(0, sys.argv[1])
     messages = importlib.import_module("flight_pb2")
     services = importlib.import_module("flight_pb2_grpc")
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=10),
-                         options=[("grpc.max_send_message_length", 64 * 1024 * 1024)])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=10),
+        options=[("grpc.max_send_message_length", 64 * 1024 * 1024)],
+    )
     services.add_FlightDataServiceServicer_to_server(
-        SeedFlightDataService(sys.argv[2], messages), server)
+        SeedFlightDataService(sys.argv[2], messages), server
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     print(f"READY {port}", flush=True)

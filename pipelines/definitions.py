@@ -17,8 +17,9 @@ defs = dg.Definitions.merge(
     dg.Definitions(
         resources={
             "flight_store": FlightStore(database_url=dg.EnvVar("FLIGHTS_DATABASE_URL")),
-            "landing": LandingZone(root=dg.EnvVar("FLIGHTS_LANDING_ROOT"),
-                                   max_reject_rate=settings.max_reject_rate()),
+            "landing": LandingZone(
+                root=dg.EnvVar("FLIGHTS_LANDING_ROOT"), max_reject_rate=settings.max_reject_rate()
+            ),
         },
     ),
 )

@@ -73,15 +73,17 @@ def reason_kind(reason: str) -> str:
     return "; ".join(dict.fromkeys(kinds))
 
 
-def _settle_seen(load: PartitionLoad, seen: pd.DataFrame, source: str
-                 ) -> tuple[pd.DataFrame, int, list[Rejected]]:
+def _settle_seen(
+    load: PartitionLoad, seen: pd.DataFrame, source: str
+) -> tuple[pd.DataFrame, int, list[Rejected]]:
     """Rows whose key an earlier batch of this day stored: exact repeats are counted, other
     content replaces the stored record, which goes to quarantine."""
     stored = load.stored_points(seen)
     if stored.empty:
         return seen, 0, []
-    merged = seen.merge(stored, on=["flight_id", "timestamp"], how="left",
-                        suffixes=("", "_stored"), indicator=True)
+    merged = seen.merge(
+        stored, on=["flight_id", "timestamp"], how="left", suffixes=("", "_stored"), indicator=True
+    )
     had = merged["_merge"] == "both"
     same = had.copy()
     for column in CONTENT_COLUMNS:
@@ -91,17 +93,25 @@ def _settle_seen(load: PartitionLoad, seen: pd.DataFrame, source: str
     for row in merged[had & ~same].to_dict("records"):
         earlier = {c: row[f"{c}_stored"] for c in CONTENT_COLUMNS}
         earlier.update(flight_id=row["flight_id"], timestamp=row["timestamp"])
-        rejects.append(Rejected(
-            source, "earlier record of this day: "
-            + superseded_reason(row, source, int(row["record"])),
-            pd.Series(earlier).to_json(date_format="iso")))
+        rejects.append(
+            Rejected(
+                source,
+                "earlier record of this day: " + superseded_reason(row, source, int(row["record"])),
+                pd.Series(earlier).to_json(date_format="iso"),
+            )
+        )
     keep = seen[~same.to_numpy()]
     return keep, int(same.sum()), rejects
 
 
-def ingest_partition(database_url: str, day: date, landing_root: Path, *,
-                     batch_rows: int = DEFAULT_BATCH_ROWS,
-                     progress: Progress | None = None) -> PartitionReport:
+def ingest_partition(
+    database_url: str,
+    day: date,
+    landing_root: Path,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: Progress | None = None,
+) -> PartitionReport:
     """Load every drop of `day` in one transaction and return its counts."""
     started = time.perf_counter()
     files = discover_drops(landing_root, day)
@@ -135,8 +145,9 @@ def ingest_partition(database_url: str, day: date, landing_root: Path, *,
                         load.counts.rows_stored -= len(superseded)
                     # Points new to the store; a replaced point was counted when first stored.
                     hours = split.new["timestamp"].dt.floor("h").value_counts()
-                    per_hour.update(dict(zip(hours.index.to_pydatetime(), hours.tolist(),
-                                             strict=True)))
+                    per_hour.update(
+                        dict(zip(hours.index.to_pydatetime(), hours.tolist(), strict=True))
+                    )
                     load.quarantine(rejects)
                     load.note_metadata(checked.good)
                     flights.update(checked.good["flight_id"].unique())
@@ -146,14 +157,20 @@ def ingest_partition(database_url: str, day: date, landing_root: Path, *,
                 done_bytes += drop.size
                 if progress:
                     progress(done_bytes, rows_read)
-            counts = load.finish(files=len(files), rows_read=rows_read,
-                                 fingerprint=fingerprint)
+            counts = load.finish(files=len(files), rows_read=rows_read, fingerprint=fingerprint)
     return PartitionReport(
-        day=day, files=len(files), bytes=done_bytes, rows_read=rows_read,
-        rows_stored=counts.rows_stored, rows_quarantined=counts.rows_quarantined,
-        duplicates=counts.duplicates, flights=len(flights),
-        seconds=time.perf_counter() - started, min_timestamp=counts.min_timestamp,
-        max_timestamp=counts.max_timestamp, fingerprint=fingerprint, reject_reasons=reasons,
+        day=day,
+        files=len(files),
+        bytes=done_bytes,
+        rows_read=rows_read,
+        rows_stored=counts.rows_stored,
+        rows_quarantined=counts.rows_quarantined,
+        duplicates=counts.duplicates,
+        flights=len(flights),
+        seconds=time.perf_counter() - started,
+        min_timestamp=counts.min_timestamp,
+        max_timestamp=counts.max_timestamp,
+        fingerprint=fingerprint,
+        reject_reasons=reasons,
         points_per_hour=per_hour,
     )
-

@@ -113,8 +113,18 @@ def _initdb(data_dir: Path, run_dir: Path) -> None:
     if user:
         _grant_traverse(data_dir)
     data_dir.chmod(0o700)
-    _run([str(PG_BIN / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust",
-          "--encoding=UTF8", "--locale=C.UTF-8"])
+    _run(
+        [
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data_dir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        ]
+    )
     conf = data_dir / "postgresql.conf"
     lines = [f"{key} = {value}" for key, value in SERVER_SETTINGS.items()]
     lines.append(f"unix_socket_directories = '{run_dir}'")
@@ -127,8 +137,10 @@ def status() -> LocalStatus:
     initialised = (data_dir / "PG_VERSION").exists()
     running = False
     if initialised:
-        running = _run([str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "status"],
-                       check=False).returncode == 0
+        running = (
+            _run([str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "status"], check=False).returncode
+            == 0
+        )
     return LocalStatus(running, initialised, data_dir, settings.local_database_url())
 
 
@@ -145,8 +157,21 @@ def up() -> LocalStatus:
             shutil.chown(run_dir, user, user)
             log.touch()
             shutil.chown(log, user, user)
-        _run([str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "-l", str(log), "-w", "-t", "60",
-              "-o", f"-p {settings.local_db_port()}", "start"])
+        _run(
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data_dir),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {settings.local_db_port()}",
+                "start",
+            ]
+        )
     _create_databases()
     return status()
 

@@ -77,8 +77,12 @@ def licensed_db(licensed_server: str) -> str:
     return licensed_server.format(dbname=f"test_{uuid.uuid4().hex[:12]}")
 
 
-@pytest.fixture(params=[pytest.param("apache", marks=pytest.mark.apache),
-                        pytest.param("licensed", marks=pytest.mark.licensed)])
+@pytest.fixture(
+    params=[
+        pytest.param("apache", marks=pytest.mark.apache),
+        pytest.param("licensed", marks=pytest.mark.licensed),
+    ]
+)
 def empty_db(request: pytest.FixtureRequest) -> str:
     """An empty database on each edition in turn."""
     return request.getfixturevalue(f"{request.param}_db")

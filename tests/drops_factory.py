@@ -14,9 +14,15 @@ from pipelines.proto.flight_pb2 import FlightData
 
 def message(i: int, flight_id: str = "abc123", **fields: object) -> FlightData:
     base: dict[str, object] = {
-        "flight_id": flight_id, "latitude": 45.0 + i * 0.001, "longitude": 7.0 + i * 0.001,
-        "altitude": 30000 + i, "airspeed": 450, "airline": "Test Air", "flight_number": "TA1",
-        "departure_airport": "GVA", "arrival_airport": "LHR",
+        "flight_id": flight_id,
+        "latitude": 45.0 + i * 0.001,
+        "longitude": 7.0 + i * 0.001,
+        "altitude": 30000 + i,
+        "airspeed": 450,
+        "airline": "Test Air",
+        "flight_number": "TA1",
+        "departure_airport": "GVA",
+        "arrival_airport": "LHR",
         "timestamp": f"2024-03-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z",
     }
     base.update(fields)
@@ -54,10 +60,14 @@ def synthetic_day(n: int, day: str = "2024-03-01", flights: int = 2000) -> Itera
         f, k = divmod(i, per_flight)
         seconds = (f * 37 + k * 4) % 86_400
         yield FlightData(
-            flight_id=f"{f:08x}", latitude=40.0 + (f % 200) * 0.05 + k * 0.0004,
+            flight_id=f"{f:08x}",
+            latitude=40.0 + (f % 200) * 0.05 + k * 0.0004,
             longitude=-5.0 + (f % 300) * 0.05 + k * 0.0006,
-            altitude=min(36_000, 1_000 + k * 60), airspeed=min(480, 150 + k),
+            altitude=min(36_000, 1_000 + k * 60),
+            airspeed=min(480, 150 + k),
             timestamp=f"{day}T{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}Z",
-            airline=airlines[f % len(airlines)], flight_number=f"XY{f % 9000}",
-            departure_airport="ZRH", arrival_airport="LHR",
+            airline=airlines[f % len(airlines)],
+            flight_number=f"XY{f % 9000}",
+            departure_airport="ZRH",
+            arrival_airport="LHR",
         )

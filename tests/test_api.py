@@ -63,13 +63,15 @@ def seed_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # -- seed compatibility -----------------------------------------------------------------------
 
+
 def test_the_seed_client_prints_the_track_of_a_flight_ingested_from_a_drop(
     db_url: str, seed_code: Path
 ) -> None:
     ingest_partition(db_url, date(2024, 1, 2), DATA / "drops")
     drop = DATA / "drops" / "2024-01-02" / "fr24_3376ab31.jsonl"
-    expected = sorted((json.loads(line) for line in drop.read_text().splitlines()),
-                      key=lambda r: r["timestamp"])
+    expected = sorted(
+        (json.loads(line) for line in drop.read_text().splitlines()), key=lambda r: r["timestamp"]
+    )
     with serving(db_url) as server:
         printed = run_seed_client(seed_code, server.port, "3376ab31")
         unknown = run_seed_client(seed_code, server.port, "nosuchflt")
@@ -82,15 +84,21 @@ def test_the_seed_client_prints_the_track_of_a_flight_ingested_from_a_drop(
 
 # -- GetFlightData --------------------------------------------------------------------------
 
+
 @pytest.mark.apache
 def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str) -> None:
     add_flight(apache_url, "win", T0, 1000)
     with serving(apache_url, max_points=500) as server, stub_for(server.port) as stub:
-        window = stub.GetFlightData(pb.FlightDataRequest(
-            flight_id="win", start_time=ts(T0 + timedelta(seconds=10)),
-            end_time=ts(T0 + timedelta(seconds=20))))
+        window = stub.GetFlightData(
+            pb.FlightDataRequest(
+                flight_id="win",
+                start_time=ts(T0 + timedelta(seconds=10)),
+                end_time=ts(T0 + timedelta(seconds=20)),
+            )
+        )
         assert [p.timestamp for p in window.data] == [
-            iso(T0 + timedelta(seconds=s)) for s in range(10, 20)]
+            iso(T0 + timedelta(seconds=s)) for s in range(10, 20)
+        ]
         assert (window.resolution, window.stored_points) == (pb.RESOLUTION_RAW, 10)
         assert window.data[0].airline == "Test Air" and window.data[0].arrival_airport == "LHR"
         # Optional fields: present when stored, absent (not 0) when not.
@@ -98,15 +106,20 @@ def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str)
         assert first.track == 10.0 and first.vertical_rate == 64 and not first.on_ground
         assert not window.data[1].HasField("vertical_rate")
 
-        open_end = stub.GetFlightData(pb.FlightDataRequest(
-            flight_id="win", start_time=ts(T0 + timedelta(seconds=995))))
+        open_end = stub.GetFlightData(
+            pb.FlightDataRequest(flight_id="win", start_time=ts(T0 + timedelta(seconds=995)))
+        )
         assert len(open_end.data) == 5
 
         even = stub.GetFlightData(pb.FlightDataRequest(flight_id="win", max_points=100))
         assert (even.resolution, even.stored_points, len(even.data)) == (
-            pb.RESOLUTION_EVEN, 1000, 100)
-        seconds = [int((datetime.fromisoformat(p.timestamp) - T0).total_seconds())
-                   for p in even.data]
+            pb.RESOLUTION_EVEN,
+            1000,
+            100,
+        )
+        seconds = [
+            int((datetime.fromisoformat(p.timestamp) - T0).total_seconds()) for p in even.data
+        ]
         assert seconds[0] == 0 and seconds[-1] == 999
         assert set(np.diff(seconds)) <= {10, 11}  # evenly spread, not cut off
 
@@ -114,11 +127,17 @@ def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str)
         whole = stub.GetFlightData(pb.FlightDataRequest(flight_id="win"))
         assert (whole.resolution, len(whole.data)) == (pb.RESOLUTION_EVEN, 500)
         # A stream has no such limit: pages of the window, contiguous, in order.
-        pages = list(stub.StreamFlightData(pb.StreamFlightDataRequest(
-            flight_id="win", start_time=ts(T0 + timedelta(seconds=50)), page_size=300)))
+        pages = list(
+            stub.StreamFlightData(
+                pb.StreamFlightDataRequest(
+                    flight_id="win", start_time=ts(T0 + timedelta(seconds=50)), page_size=300
+                )
+            )
+        )
         assert [len(p.data) for p in pages] == [300, 300, 300, 50]
         assert [p.timestamp for page in pages for p in page.data] == [
-            iso(T0 + timedelta(seconds=s)) for s in range(50, 1000)]
+            iso(T0 + timedelta(seconds=s)) for s in range(50, 1000)
+        ]
 
         # Retention drops raw points but keeps the per-minute aggregate: the track stays.
         refresh(apache_url, T0, T0 + timedelta(days=1))
@@ -127,16 +146,19 @@ def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str)
         minutes = stub.GetFlightData(pb.FlightDataRequest(flight_id="win"))
         assert (minutes.resolution, minutes.stored_points) == (pb.RESOLUTION_MINUTE, 1000)
         assert [p.timestamp for p in minutes.data] == [
-            iso(T0 + timedelta(minutes=m)) for m in range(17)]
-        assert minutes.data[1].altitude == round(np.mean(
-            [s for s in range(60, 120) if s % 7 != 6]))
-        streamed = stub.StreamFlightData(pb.StreamFlightDataRequest(flight_id="win",
-                                                                    page_size=10))
+            iso(T0 + timedelta(minutes=m)) for m in range(17)
+        ]
+        assert minutes.data[1].altitude == round(np.mean([s for s in range(60, 120) if s % 7 != 6]))
+        streamed = stub.StreamFlightData(pb.StreamFlightDataRequest(flight_id="win", page_size=10))
         assert [len(p.data) for p in streamed] == [10, 7]
 
-        empty = stub.GetFlightData(pb.FlightDataRequest(
-            flight_id="win", start_time=ts(T0 - timedelta(days=2)),
-            end_time=ts(T0 - timedelta(days=1))))
+        empty = stub.GetFlightData(
+            pb.FlightDataRequest(
+                flight_id="win",
+                start_time=ts(T0 - timedelta(days=2)),
+                end_time=ts(T0 - timedelta(days=1)),
+            )
+        )
         assert (len(empty.data), empty.resolution) == (0, pb.RESOLUTION_RAW)
 
 
@@ -148,33 +170,69 @@ BAD_REQUESTS = [
     ("GetFlightData", _request(flight_id=""), "flight_id is required"),
     ("GetFlightData", _request(flight_id="x" * 13), "the limit is 12"),
     ("GetFlightData", _request(flight_id="a\x00b"), "control characters"),
-    ("GetFlightData", _request(flight_id="win", start_time=ts(T0), end_time=ts(T0)),
-     "must be before end_time"),
-    ("GetFlightData", _request(flight_id="win", start_time=ts(T0 + timedelta(1)),
-                               end_time=ts(T0)), "must be before end_time"),
+    (
+        "GetFlightData",
+        _request(flight_id="win", start_time=ts(T0), end_time=ts(T0)),
+        "must be before end_time",
+    ),
+    (
+        "GetFlightData",
+        _request(flight_id="win", start_time=ts(T0 + timedelta(1)), end_time=ts(T0)),
+        "must be before end_time",
+    ),
     ("GetFlightData", _request(flight_id="win", max_points=-5), "max_points must be"),
     ("GetFlightData", _request(flight_id="win", max_points=10**9), "StreamFlightData"),
-    ("GetFlightData", _request(flight_id="win", start_time=Timestamp(seconds=1, nanos=-1)),
-     "start_time is not a valid timestamp"),
-    ("StreamFlightData", pb.StreamFlightDataRequest(flight_id="win", page_size=10**8),
-     "page_size must be"),
+    (
+        "GetFlightData",
+        _request(flight_id="win", start_time=Timestamp(seconds=1, nanos=-1)),
+        "start_time is not a valid timestamp",
+    ),
+    (
+        "StreamFlightData",
+        pb.StreamFlightDataRequest(flight_id="win", page_size=10**8),
+        "page_size must be",
+    ),
     ("ListFlights", pb.ListFlightsRequest(), "start_time and end_time are both required"),
-    ("ListFlights", pb.ListFlightsRequest(start_time=ts(T0), end_time=ts(T0 + timedelta(400))),
-     "at most 31 days"),
-    ("ListFlights", pb.ListFlightsRequest(
-        start_time=ts(T0), end_time=ts(T0 + timedelta(1)),
-        bounding_box=pb.BoundingBox(min_latitude=-91, max_latitude=10)),
-     "bounding_box.min_latitude must be from -90 to 90"),
-    ("ListFlights", pb.ListFlightsRequest(
-        start_time=ts(T0), end_time=ts(T0 + timedelta(1)),
-        bounding_box=pb.BoundingBox(min_latitude=10, max_latitude=0)),
-     "min_latitude is above max_latitude"),
-    ("ListFlights", pb.ListFlightsRequest(start_time=ts(T0), end_time=ts(T0 + timedelta(1)),
-                                          page_size=5000), "page_size must be from 1 to 1000"),
-    ("ListFlights", pb.ListFlightsRequest(start_time=ts(T0), end_time=ts(T0 + timedelta(1)),
-                                          page_token="garbage!"), "page_token is not one"),
-    ("ListFlights", pb.ListFlightsRequest(start_time=ts(T0), end_time=ts(T0 + timedelta(1)),
-                                          airline="x" * 200), "airline is 200 characters"),
+    (
+        "ListFlights",
+        pb.ListFlightsRequest(start_time=ts(T0), end_time=ts(T0 + timedelta(400))),
+        "at most 31 days",
+    ),
+    (
+        "ListFlights",
+        pb.ListFlightsRequest(
+            start_time=ts(T0),
+            end_time=ts(T0 + timedelta(1)),
+            bounding_box=pb.BoundingBox(min_latitude=-91, max_latitude=10),
+        ),
+        "bounding_box.min_latitude must be from -90 to 90",
+    ),
+    (
+        "ListFlights",
+        pb.ListFlightsRequest(
+            start_time=ts(T0),
+            end_time=ts(T0 + timedelta(1)),
+            bounding_box=pb.BoundingBox(min_latitude=10, max_latitude=0),
+        ),
+        "min_latitude is above max_latitude",
+    ),
+    (
+        "ListFlights",
+        pb.ListFlightsRequest(start_time=ts(T0), end_time=ts(T0 + timedelta(1)), page_size=5000),
+        "page_size must be from 1 to 1000",
+    ),
+    (
+        "ListFlights",
+        pb.ListFlightsRequest(
+            start_time=ts(T0), end_time=ts(T0 + timedelta(1)), page_token="garbage!"
+        ),
+        "page_token is not one",
+    ),
+    (
+        "ListFlights",
+        pb.ListFlightsRequest(start_time=ts(T0), end_time=ts(T0 + timedelta(1)), airline="x" * 200),
+        "airline is 200 characters",
+    ),
     ("GetFlightSummary", pb.GetFlightSummaryRequest(), "flight_id is required"),
 ]
 
@@ -192,8 +250,10 @@ def test_bad_input_is_invalid_argument_with_a_clear_message(apache_url: str) -> 
                 _call(stub, method, request)
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (method, request)
             assert message in caught.value.details(), (method, caught.value.details())
-        for method, request in (("GetFlightData", pb.FlightDataRequest(flight_id="nope")),
-                                ("GetFlightSummary", pb.GetFlightSummaryRequest(flight_id="n"))):
+        for method, request in (
+            ("GetFlightData", pb.FlightDataRequest(flight_id="nope")),
+            ("GetFlightSummary", pb.GetFlightSummaryRequest(flight_id="n")),
+        ):
             with pytest.raises(grpc.RpcError) as caught:
                 getattr(stub, method)(request, timeout=10)
             assert caught.value.code() == grpc.StatusCode.NOT_FOUND
@@ -209,9 +269,12 @@ def test_internal_errors_name_a_log_reference_and_leak_nothing(
     add_flight(apache_url, "broken", T0, 10)
     with connect(apache_url) as conn:
         conn.execute("DROP TABLE flight_days CASCADE")  # the summary's query now fails in SQL
-    with serving(apache_url) as server, stub_for(server.port) as stub, pytest.raises(
-        grpc.RpcError
-    ) as caught, caplog.at_level(logging.ERROR, logger="pipelines.api.server"):
+    with (
+        serving(apache_url) as server,
+        stub_for(server.port) as stub,
+        pytest.raises(grpc.RpcError) as caught,
+        caplog.at_level(logging.ERROR, logger="pipelines.api.server"),
+    ):
         stub.GetFlightSummary(pb.GetFlightSummaryRequest(flight_id="broken"))
     details = caught.value.details()
     assert caught.value.code() == grpc.StatusCode.INTERNAL
@@ -225,17 +288,22 @@ def test_internal_errors_name_a_log_reference_and_leak_nothing(
 
 # -- StreamFlightData -----------------------------------------------------------------------
 
+
 def _rss_kb(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines()
-                    if line.startswith("VmRSS:")))
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
 
 
 @pytest.fixture
 def served_process(apache_url: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """`flights serve` in its own process, as production runs it."""
-    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url, "FLIGHTS_API_PORT": "0",
-           "FLIGHTS_API_GRACE": "20", "FLIGHTS_API_DB_ROLE": "flights_reader"}
+    env = {
+        **os.environ,
+        "FLIGHTS_DATABASE_URL": apache_url,
+        "FLIGHTS_API_PORT": "0",
+        "FLIGHTS_API_GRACE": "20",
+        "FLIGHTS_API_DB_ROLE": "flights_reader",
+    }
     proc = subprocess.Popen([FLIGHTS, "serve"], env=env, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     line = proc.stderr.readline()
@@ -257,7 +325,8 @@ def test_a_million_point_stream_arrives_whole_in_order_in_constant_memory(
     count, last = 0, ""
     with stub_for(port) as stub:
         pages = stub.StreamFlightData(
-            pb.StreamFlightDataRequest(flight_id="long", page_size=20_000), timeout=120)
+            pb.StreamFlightDataRequest(flight_id="long", page_size=20_000), timeout=120
+        )
         for page in pages:
             stamps = [p.timestamp for p in page.data]
             assert stamps == sorted(stamps) and stamps[0] > last
@@ -296,12 +365,14 @@ def test_sigterm_turns_health_not_serving_and_lets_calls_in_flight_finish(
 
 # -- deadlines and cancellation -------------------------------------------------------------
 
+
 def _api_queries(url: str) -> list[tuple[str, str | None]]:
     with psycopg.connect(url) as conn:
         return conn.execute(
             "SELECT state, wait_event_type FROM pg_stat_activity "
             "WHERE application_name = 'flights-api' AND datname = current_database() "
-            "AND state = 'active'").fetchall()
+            "AND state = 'active'"
+        ).fetchall()
 
 
 def _wait_for_api_query(url: str, *, waiting: bool, within: float = 10) -> None:
@@ -319,8 +390,11 @@ def _wait_for_api_query(url: str, *, waiting: bool, within: float = 10) -> None:
 def test_an_expired_deadline_or_a_cancelled_call_stops_its_query(apache_url: str) -> None:
     """A query blocked on a lock would wait forever; the call's end must end it."""
     add_flight(apache_url, "locked", T0, 100)
-    with serving(apache_url, query_timeout=600) as server, stub_for(server.port) as stub, \
-            psycopg.connect(apache_url) as blocker:
+    with (
+        serving(apache_url, query_timeout=600) as server,
+        stub_for(server.port) as stub,
+        psycopg.connect(apache_url) as blocker,
+    ):
         blocker.execute("LOCK TABLE flight_metadata IN ACCESS EXCLUSIVE MODE")
         started = time.monotonic()
         with pytest.raises(grpc.RpcError) as caught:
@@ -341,25 +415,73 @@ def test_an_expired_deadline_or_a_cancelled_call_stops_its_query(apache_url: str
 
 # -- ListFlights and GetFlightSummary -------------------------------------------------------
 
+
 def _flights_fixture(url: str) -> None:
-    add_flight(url, "af1", T0, 120, latitude=48.0, longitude=2.0, airline="Air France",
-               departure="CDG", arrival="NCE")
-    add_flight(url, "af2", T0 + timedelta(hours=2), 120, latitude=43.0, longitude=7.0,
-               airline="Air France", departure="NCE", arrival="CDG")
-    add_flight(url, "ba1", T0 + timedelta(minutes=30), 120, latitude=51.0, longitude=0.0,
-               airline="British Airways", departure="LHR", arrival="CDG")
-    add_flight(url, "nz1", T0 + timedelta(hours=1), 120, latitude=-40.0, longitude=179.99,
-               airline="Air New Zealand", departure="AKL", arrival="SCL")
+    add_flight(
+        url,
+        "af1",
+        T0,
+        120,
+        latitude=48.0,
+        longitude=2.0,
+        airline="Air France",
+        departure="CDG",
+        arrival="NCE",
+    )
+    add_flight(
+        url,
+        "af2",
+        T0 + timedelta(hours=2),
+        120,
+        latitude=43.0,
+        longitude=7.0,
+        airline="Air France",
+        departure="NCE",
+        arrival="CDG",
+    )
+    add_flight(
+        url,
+        "ba1",
+        T0 + timedelta(minutes=30),
+        120,
+        latitude=51.0,
+        longitude=0.0,
+        airline="British Airways",
+        departure="LHR",
+        arrival="CDG",
+    )
+    add_flight(
+        url,
+        "nz1",
+        T0 + timedelta(hours=1),
+        120,
+        latitude=-40.0,
+        longitude=179.99,
+        airline="Air New Zealand",
+        departure="AKL",
+        arrival="SCL",
+    )
     # Two UTC days: 23:00 to 01:00.
-    add_flight(url, "night", datetime(2024, 3, 1, 23, tzinfo=UTC), 7200, step=timedelta(
-        seconds=1), latitude=10.0, longitude=20.0, airline=None, flight_number=None,
-        departure=None, arrival=None)
+    add_flight(
+        url,
+        "night",
+        datetime(2024, 3, 1, 23, tzinfo=UTC),
+        7200,
+        step=timedelta(seconds=1),
+        latitude=10.0,
+        longitude=20.0,
+        airline=None,
+        flight_number=None,
+        departure=None,
+        arrival=None,
+    )
     refresh(url, T0, T0 + timedelta(days=2))
 
 
 def _list(stub: object, **fields: object) -> list[str]:
-    request = pb.ListFlightsRequest(start_time=ts(T0), end_time=ts(T0 + timedelta(days=1)),
-                                    **fields)  # type: ignore[arg-type]
+    request = pb.ListFlightsRequest(
+        start_time=ts(T0), end_time=ts(T0 + timedelta(days=1)), **fields
+    )  # type: ignore[arg-type]
     return [f.flight_id for f in stub.ListFlights(request).flights]  # type: ignore[attr-defined]
 
 
@@ -370,37 +492,53 @@ def test_list_flights_filters_and_pages_in_a_stable_order(db_url: str) -> None:
         assert _list(stub, airline="Air France") == ["af1", "af2"]
         assert _list(stub, departure_airport="NCE") == ["af2"]
         assert _list(stub, arrival_airport="CDG") == ["ba1", "af2"]
-        box = pb.BoundingBox(min_latitude=42, max_latitude=49, min_longitude=1.5,
-                             max_longitude=7.5)
+        box = pb.BoundingBox(min_latitude=42, max_latitude=49, min_longitude=1.5, max_longitude=7.5)
         assert _list(stub, bounding_box=box) == ["af1", "af2"]
-        across = pb.BoundingBox(min_latitude=-41, max_latitude=-39, min_longitude=179.5,
-                                max_longitude=-179.5)
+        across = pb.BoundingBox(
+            min_latitude=-41, max_latitude=-39, min_longitude=179.5, max_longitude=-179.5
+        )
         assert _list(stub, bounding_box=across) == ["nz1"]
-        narrow = stub.ListFlights(pb.ListFlightsRequest(
-            start_time=ts(T0 + timedelta(minutes=31)), end_time=ts(T0 + timedelta(minutes=90))))
+        narrow = stub.ListFlights(
+            pb.ListFlightsRequest(
+                start_time=ts(T0 + timedelta(minutes=31)), end_time=ts(T0 + timedelta(minutes=90))
+            )
+        )
         assert [f.flight_id for f in narrow.flights] == ["ba1", "nz1"]
 
         seen, token, pages = [], "", 0
         while True:
-            page = stub.ListFlights(pb.ListFlightsRequest(
-                start_time=ts(T0), end_time=ts(T0 + timedelta(days=1)), page_size=2,
-                page_token=token))
+            page = stub.ListFlights(
+                pb.ListFlightsRequest(
+                    start_time=ts(T0),
+                    end_time=ts(T0 + timedelta(days=1)),
+                    page_size=2,
+                    page_token=token,
+                )
+            )
             seen += [f.flight_id for f in page.flights]
             pages += 1
             token = page.next_page_token
             if not token:
                 break
         assert (seen, pages) == (["af1", "ba1", "nz1", "af2", "night"], 3)
-        first_page = stub.ListFlights(pb.ListFlightsRequest(
-            start_time=ts(T0), end_time=ts(T0 + timedelta(days=1)), page_size=1))
+        first_page = stub.ListFlights(
+            pb.ListFlightsRequest(
+                start_time=ts(T0), end_time=ts(T0 + timedelta(days=1)), page_size=1
+            )
+        )
         first = first_page.flights[0]
-        assert (first.airline, first.departure_airport, first.points) == ("Air France", "CDG",
-                                                                          120)
+        assert (first.airline, first.departure_airport, first.points) == ("Air France", "CDG", 120)
         assert first.first_seen.ToDatetime(tzinfo=UTC) == T0
         with pytest.raises(grpc.RpcError) as caught:
-            stub.ListFlights(pb.ListFlightsRequest(
-                start_time=ts(T0), end_time=ts(T0 + timedelta(days=1)), page_size=1,
-                page_token=first_page.next_page_token, airline="Air France"))
+            stub.ListFlights(
+                pb.ListFlightsRequest(
+                    start_time=ts(T0),
+                    end_time=ts(T0 + timedelta(days=1)),
+                    page_size=1,
+                    page_token=first_page.next_page_token,
+                    airline="Air France",
+                )
+            )
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert "different query" in caught.value.details()
 
@@ -413,33 +551,40 @@ def test_flight_summary_has_metadata_and_each_day(db_url: str) -> None:
     assert [d.day for d in night.days] == ["2024-03-01", "2024-03-02"]
     assert [d.points for d in night.days] == [3600, 3600] and night.flight.points == 7200
     assert night.flight.airline == "" and night.flight.flight_id == "night"
-    assert night.flight.first_seen.ToDatetime(tzinfo=UTC) == datetime(2024, 3, 1, 23,
-                                                                      tzinfo=UTC)
-    assert night.flight.last_seen.ToDatetime(tzinfo=UTC) == datetime(2024, 3, 2, 0, 59, 59,
-                                                                     tzinfo=UTC)
+    assert night.flight.first_seen.ToDatetime(tzinfo=UTC) == datetime(2024, 3, 1, 23, tzinfo=UTC)
+    assert night.flight.last_seen.ToDatetime(tzinfo=UTC) == datetime(
+        2024, 3, 2, 0, 59, 59, tzinfo=UTC
+    )
     day = night.days[1]
     assert day.max_altitude == 7199 and day.max_airspeed == 449
     assert day.bounding_box.min_latitude == pytest.approx(10.036)
     assert day.bounding_box.max_longitude == pytest.approx(20.07199)
     assert (af1.flight.airline, af1.flight.flight_number, af1.flight.arrival_airport) == (
-        "Air France", "TA1", "NCE")
+        "Air France",
+        "TA1",
+        "NCE",
+    )
     assert len(af1.days) == 1 and af1.days[0].points == 120
 
 
 # -- production concerns --------------------------------------------------------------------
 
+
 @pytest.mark.apache
-def test_bearer_tokens_tls_health_reflection_and_the_cli(apache_url: str,
-                                                         tmp_path: Path) -> None:
+def test_bearer_tokens_tls_health_reflection_and_the_cli(apache_url: str, tmp_path: Path) -> None:
     add_flight(apache_url, "sec", T0, 30)
     cert, key = self_signed(tmp_path)
     trusted = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
-    with serving(apache_url, tokens=("old-token", "new-token"), tls_cert=cert,
-                 tls_key=key) as server:
+    with serving(
+        apache_url, tokens=("old-token", "new-token"), tls_cert=cert, tls_key=key
+    ) as server:
         with stub_for(server.port, credentials=trusted) as stub:
             request = pb.FlightDataRequest(flight_id="sec")
-            for metadata in ((), (("authorization", "Bearer wrong"),),
-                             (("authorization", "Basic new-token"),)):
+            for metadata in (
+                (),
+                (("authorization", "Bearer wrong"),),
+                (("authorization", "Basic new-token"),),
+            ):
                 with pytest.raises(grpc.RpcError) as caught:
                     stub.GetFlightData(request, metadata=metadata)
                 assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -447,8 +592,7 @@ def test_bearer_tokens_tls_health_reflection_and_the_cli(apache_url: str,
                 list(stub.StreamFlightData(pb.StreamFlightDataRequest(flight_id="sec")))
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
             for token in ("old-token", "new-token"):
-                good = stub.GetFlightData(request, metadata=(("authorization",
-                                                              f"Bearer {token}"),))
+                good = stub.GetFlightData(request, metadata=(("authorization", f"Bearer {token}"),))
                 assert len(good.data) == 30
 
         target = f"127.0.0.1:{server.port}"
@@ -462,7 +606,8 @@ def test_bearer_tokens_tls_health_reflection_and_the_cli(apache_url: str,
                 ProtoReflectionDescriptorDatabase(channel).get_services()
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
         authorised = grpc.composite_channel_credentials(
-            trusted, grpc.access_token_call_credentials("new-token"))
+            trusted, grpc.access_token_call_credentials("new-token")
+        )
         with grpc.secure_channel(target, authorised) as channel:
             services = ProtoReflectionDescriptorDatabase(channel).get_services()
             assert "flight.FlightDataService" in services
@@ -472,24 +617,52 @@ def test_bearer_tokens_tls_health_reflection_and_the_cli(apache_url: str,
             flight_pb2_grpc.FlightDataServiceStub(channel).GetFlightData(request, timeout=5)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
-        env = {**os.environ, "FLIGHTS_API_TARGET": target, "FLIGHTS_API_TLS_CA": str(cert),
-               "FLIGHTS_API_TOKEN": "new-token"}
-        table = subprocess.run([FLIGHTS, "get", "sec", "--from", "2024-03-01T10:00:10",
-                                "--to", "2024-03-01T10:00:13Z"],
-                               env=env, capture_output=True, text=True, timeout=60)
-        as_json = subprocess.run([FLIGHTS, "get", "sec", "--max-points", "3", "--json"],
-                                 env=env, capture_output=True, text=True, timeout=60)
-        denied = subprocess.run([FLIGHTS, "get", "sec"], env={**env, "FLIGHTS_API_TOKEN": "x"},
-                                capture_output=True, text=True, timeout=60)
+        env = {
+            **os.environ,
+            "FLIGHTS_API_TARGET": target,
+            "FLIGHTS_API_TLS_CA": str(cert),
+            "FLIGHTS_API_TOKEN": "new-token",
+        }
+        table = subprocess.run(
+            [
+                FLIGHTS,
+                "get",
+                "sec",
+                "--from",
+                "2024-03-01T10:00:10",
+                "--to",
+                "2024-03-01T10:00:13Z",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        as_json = subprocess.run(
+            [FLIGHTS, "get", "sec", "--max-points", "3", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        denied = subprocess.run(
+            [FLIGHTS, "get", "sec"],
+            env={**env, "FLIGHTS_API_TOKEN": "x"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].startswith("sec  Test Air TA1  GVA -> LHR  3 points (raw, 3 stored)")
     assert [line.split()[0] for line in lines[2:]] == [
-        "2024-03-01T10:00:10Z", "2024-03-01T10:00:11Z", "2024-03-01T10:00:12Z"]
+        "2024-03-01T10:00:10Z",
+        "2024-03-01T10:00:11Z",
+        "2024-03-01T10:00:12Z",
+    ]
     assert lines[2].split()[1:] == ["45.00010", "7.00010", "10", "260", "10.0", "64", "no"]
     track = json.loads(as_json.stdout)
-    assert (track["resolution"], track["stored_points"], len(track["points"])) == ("even",
-                                                                                   30, 3)
+    assert (track["resolution"], track["stored_points"], len(track["points"])) == ("even", 30, 3)
     assert track["points"][-1]["timestamp"] == "2024-03-01T10:00:29Z"
     assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stderr
 
@@ -515,17 +688,23 @@ def test_the_api_reads_through_a_read_only_role_and_read_only_transactions(
 
 @pytest.mark.apache
 def test_a_missing_role_or_port_in_use_fails_at_start_not_per_call(apache_url: str) -> None:
-    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url, "FLIGHTS_API_PORT": "0",
-           "FLIGHTS_API_DB_ROLE": "no_such_role"}
-    result = subprocess.run([FLIGHTS, "serve"], env=env, capture_output=True, text=True,
-                            timeout=60)
+    env = {
+        **os.environ,
+        "FLIGHTS_DATABASE_URL": apache_url,
+        "FLIGHTS_API_PORT": "0",
+        "FLIGHTS_API_DB_ROLE": "no_such_role",
+    }
+    result = subprocess.run([FLIGHTS, "serve"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        'error: role "no_such_role" does not exist']
+    assert result.stderr.strip().splitlines() == ['error: role "no_such_role" does not exist']
     with serving(apache_url) as server:
-        taken = subprocess.run([FLIGHTS, "serve", "--port", str(server.port)],
-                               env={**env, "FLIGHTS_API_DB_ROLE": ""}, capture_output=True,
-                               text=True, timeout=60)
+        taken = subprocess.run(
+            [FLIGHTS, "serve", "--port", str(server.port)],
+            env={**env, "FLIGHTS_API_DB_ROLE": ""},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert taken.returncode == 1 and f"cannot listen on 127.0.0.1:{server.port}" in taken.stderr
 
 
@@ -534,18 +713,21 @@ def test_a_missing_role_or_port_in_use_fails_at_start_not_per_call(apache_url: s
 _finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
 _point = st.tuples(
     st.integers(-62_135_596_800_000_000, 253_402_300_799_999_999),  # years 1 to 9999, in us
-    _finite, _finite,
-    st.one_of(st.none(), st.integers(-2**31, 2**31 - 1)),
-    st.one_of(st.none(), st.integers(-2**31, 2**31 - 1)),
+    _finite,
+    _finite,
+    st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)),
+    st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)),
     st.one_of(st.none(), st.floats(-360, 360, width=32)),
-    st.one_of(st.none(), st.integers(-2**31, 2**31 - 1)),
+    st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)),
     st.one_of(st.none(), st.booleans()),
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(points=st.lists(_point, max_size=40, unique_by=lambda p: p[0]),
-       airline=st.one_of(st.none(), st.text(max_size=200)))
+@given(
+    points=st.lists(_point, max_size=40, unique_by=lambda p: p[0]),
+    airline=st.one_of(st.none(), st.text(max_size=200)),
+)
 def test_encoded_tracks_parse_as_the_messages_protobuf_would_build(
     points: list[tuple], airline: str | None
 ) -> None:
@@ -553,8 +735,7 @@ def test_encoded_tracks_parse_as_the_messages_protobuf_would_build(
     meta = FlightMeta("f1", airline, "N1", None, "XYZ")
 
     def column(i: int) -> np.ndarray:
-        return np.array([np.nan if p[i] is None else float(p[i]) for p in points],
-                        dtype=np.float64)
+        return np.array([np.nan if p[i] is None else float(p[i]) for p in points], dtype=np.float64)
 
     track = Track(np.array([p[0] for p in points], dtype=np.int64), *map(column, range(1, 8)))
     encoded = encode_track(track, meta, resolution=pb.RESOLUTION_EVEN, stored_points=7)
@@ -563,10 +744,17 @@ def test_encoded_tracks_parse_as_the_messages_protobuf_would_build(
     for us, lat, lon, alt, speed, track_deg, rate, ground in points:
         when = epoch + timedelta(microseconds=us)
         expected.data.add(
-            flight_id="f1", latitude=lat, longitude=lon, altitude=alt or 0, airspeed=speed or 0,
-            timestamp=when.replace(tzinfo=None).isoformat() + "Z", airline=airline or "",
-            flight_number="N1", arrival_airport="XYZ", track=track_deg,
-            vertical_rate=rate, on_ground=ground,
+            flight_id="f1",
+            latitude=lat,
+            longitude=lon,
+            altitude=alt or 0,
+            airspeed=speed or 0,
+            timestamp=when.replace(tzinfo=None).isoformat() + "Z",
+            airline=airline or "",
+            flight_number="N1",
+            arrival_airport="XYZ",
+            track=track_deg,
+            vertical_rate=rate,
+            on_ground=ground,
         )
     assert pb.FlightDataResponse.FromString(encoded.data) == expected
-

@@ -37,12 +37,16 @@ def test_definitions_load_and_every_job_resolves() -> None:
 
 @pytest.mark.apache
 def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
-        env: Path, apache_url: str) -> None:
+    env: Path, apache_url: str
+) -> None:
     result = defs.resolve_job_def("ingest_job").execute_in_process(
-        partition_key="2024-01-02", instance=dg.DagsterInstance.ephemeral())
+        partition_key="2024-01-02", instance=dg.DagsterInstance.ephemeral()
+    )
     assert result.success
-    materialized = {e.asset_key.to_user_string(): e.materialization.metadata
-                    for e in result.get_asset_materialization_events()}
+    materialized = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     assert set(materialized) == {"flight_data", "flight_metadata", "flight_aggregates"}
     meta = materialized["flight_data"]
     assert meta["rows_read"].value == 610
@@ -51,22 +55,33 @@ def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
     assert "dagster/column_schema" in meta
     assert "| hour (UTC) | points |" in meta["points_per_hour"].value
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"rows_reconcile": True, "reject_rate": True, "unique_keys": True,
-                      "minute_points_match_raw": True}
+    assert checks == {
+        "rows_reconcile": True,
+        "reject_rate": True,
+        "unique_keys": True,
+        "minute_points_match_raw": True,
+    }
 
 
 @pytest.mark.apache
 def test_a_day_over_the_reject_threshold_fails_its_blocking_check(
-        env: Path, apache_url: str) -> None:
+    env: Path, apache_url: str
+) -> None:
     day = env / "2024-03-01"
     write_pb(day / "ok.pb", [message(0)])
-    write_jsonl(day / "bad.jsonl", [{"flight_id": "b", "latitude": 500, "longitude": 0,
-                                     "timestamp": "2024-03-01T00:00:00Z"}] * 3)
+    write_jsonl(
+        day / "bad.jsonl",
+        [{"flight_id": "b", "latitude": 500, "longitude": 0, "timestamp": "2024-03-01T00:00:00Z"}]
+        * 3,
+    )
     result = dg.materialize(
         [defs.get_assets_def("flight_data")],
-        partition_key="2024-03-01", instance=dg.DagsterInstance.ephemeral(),
-        resources={"flight_store": FlightStore(database_url=apache_url),
-                   "landing": LandingZone(root=str(env), max_reject_rate=0.5)},
+        partition_key="2024-03-01",
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "flight_store": FlightStore(database_url=apache_url),
+            "landing": LandingZone(root=str(env), max_reject_rate=0.5),
+        },
         raise_on_error=False,
     )
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
@@ -90,4 +105,3 @@ def test_the_sensor_requests_new_and_changed_days_only(env: Path) -> None:
     with dg.build_sensor_context(cursor=first.cursor, resources=resources) as ctx:
         third = landing_zone_sensor(ctx)
     assert sorted(r.partition_key for r in third.run_requests) == ["2024-01-02", "2024-01-03"]
-

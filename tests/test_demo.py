@@ -12,12 +12,13 @@ from tests.test_ingest import FLIGHTS, snapshot
 
 
 @pytest.mark.apache
-def test_demo_reports_and_a_second_run_changes_nothing(apache_url: str, flights_env: Path
-                                                       ) -> None:
-    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url,
-           "FLIGHTS_LOCAL_DB_DIR": str(flights_env / "local")}
-    first = subprocess.run([FLIGHTS, "demo"], capture_output=True, text=True, env=env,
-                           timeout=600)
+def test_demo_reports_and_a_second_run_changes_nothing(apache_url: str, flights_env: Path) -> None:
+    env = {
+        **os.environ,
+        "FLIGHTS_DATABASE_URL": apache_url,
+        "FLIGHTS_LOCAL_DB_DIR": str(flights_env / "local"),
+    }
+    first = subprocess.run([FLIGHTS, "demo"], capture_output=True, text=True, env=env, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     out = first.stdout
     for day in ("2018-08-01", "2021-10-07", "2022-08-02", "2024-01-02"):
@@ -29,8 +30,7 @@ def test_demo_reports_and_a_second_run_changes_nothing(apache_url: str, flights_
     before = snapshot(apache_url)
     assert len(before["data"]) > 400_000
 
-    second = subprocess.run([FLIGHTS, "demo"], capture_output=True, text=True, env=env,
-                            timeout=600)
+    second = subprocess.run([FLIGHTS, "demo"], capture_output=True, text=True, env=env, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("unchanged") == 4
     assert snapshot(apache_url) == before

@@ -12,16 +12,14 @@ from dagster_docker import DockerRunLauncher
 from pipelines.settings import PROJECT_ROOT
 
 
-def test_the_distributed_instance_config_loads(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch,
-                                               apache_server: str) -> None:
+def test_the_distributed_instance_config_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, apache_server: str
+) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.distributed.yaml",
-                home / "dagster.yaml")
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.distributed.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL",
-                       apache_server.rsplit("/", 1)[0] + "/dagster")
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", apache_server.rsplit("/", 1)[0] + "/dagster")
     monkeypatch.setenv("FLIGHTS_IMAGE", "registry.example/flights:1.0")
     monkeypatch.setenv("FLIGHTS_DOCKER_NETWORK", "flights")
     with dg.DagsterInstance.get() as instance:
@@ -36,8 +34,9 @@ def test_the_distributed_instance_config_loads(tmp_path: Path,
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
 
 
-def test_the_local_instance_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         apache_server: str) -> None:
+def test_the_local_instance_config_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, apache_server: str
+) -> None:
     monkeypatch.setenv("DAGSTER_HOME", str(PROJECT_ROOT / "dagster_home"))
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", apache_server.rsplit("/", 1)[0] + "/dagster")
     with dg.DagsterInstance.get() as instance:

@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.apache
-def test_database_restarted_mid_run_the_retry_completes(scratch_env: dict[str, str],
-                                                         tmp_path: Path) -> None:
+def test_database_restarted_mid_run_the_retry_completes(
+    scratch_env: dict[str, str], tmp_path: Path
+) -> None:
     assert flights("db", "up", env=scratch_env).returncode == 0
     assert flights("migrate", env=scratch_env).returncode == 0
     url = flights("db", "url", env=scratch_env).stdout.strip()
@@ -40,9 +41,13 @@ def test_database_restarted_mid_run_the_retry_completes(scratch_env: dict[str, s
     home = tmp_path / "home"
     home.mkdir()
     env = {**scratch_env, "FLIGHTS_DATABASE_URL": url, "DAGSTER_HOME": str(home)}
-    proc = subprocess.Popen([FLIGHTS, "ingest", "--from", "2024-03-01", "--landing",
-                             str(landing)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [FLIGHTS, "ingest", "--from", "2024-03-01", "--landing", str(landing)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_copy(url, proc)
     restart = subprocess.run([FLIGHTS, "db", "down"], env=scratch_env, capture_output=True)
     assert restart.returncode == 0
@@ -50,8 +55,9 @@ def test_database_restarted_mid_run_the_retry_completes(scratch_env: dict[str, s
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-2000:]
     with connect(url) as conn:
-        stored = conn.execute("SELECT count(*), count(DISTINCT (flight_id, timestamp)) "
-                              "FROM flight_data").fetchone()
+        stored = conn.execute(
+            "SELECT count(*), count(DISTINCT (flight_id, timestamp)) FROM flight_data"
+        ).fetchone()
         ledger = conn.execute("SELECT rows_read, rows_stored FROM partition_loads").fetchall()
     assert stored == (300_000, 300_000)
     assert ledger == [(300_000, 300_000)]
@@ -62,16 +68,20 @@ def scratch_env(tmp_path_factory: pytest.TempPathFactory):
     from tests.test_foundation import _free_port
 
     base = tmp_path_factory.mktemp("drill-db")
-    env = {**os.environ, "FLIGHTS_LOCAL_DB_DIR": str(base / "db"),
-           "FLIGHTS_DB_PORT": str(_free_port())}
+    env = {
+        **os.environ,
+        "FLIGHTS_LOCAL_DB_DIR": str(base / "db"),
+        "FLIGHTS_DB_PORT": str(_free_port()),
+    }
     env.pop("FLIGHTS_DATABASE_URL", None)
     yield env
     flights("db", "down", env=env)
 
 
 @pytest.mark.apache
-def test_a_hostile_landing_zone_is_quarantined_with_reasons(apache_url: str,
-                                                             tmp_path: Path) -> None:
+def test_a_hostile_landing_zone_is_quarantined_with_reasons(
+    apache_url: str, tmp_path: Path
+) -> None:
     landing = tmp_path / "landing"
     day = landing / "2024-03-01"
     write_pb(day / "good.pb", [message(i) for i in range(3)])
@@ -101,15 +111,21 @@ def _peak_rss_of_ingest(url: str, landing: Path) -> tuple[float, dict]:
         "print(json.dumps({'rss': peak_rss_kib(),"
         " 'read': r.rows_read, 'stored': r.rows_stored, 'quarantined': r.rows_quarantined}))"
     )
-    out = subprocess.run([sys.executable, "-c", code, url, str(landing)], capture_output=True,
-                         text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", code, url, str(landing)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return result.pop("rss") / 1024, result
 
 
 @pytest.mark.apache
-def test_a_100_mb_record_is_refused_while_memory_stays_bounded(apache_url: str,
-                                                                tmp_path: Path) -> None:
+def test_a_100_mb_record_is_refused_while_memory_stays_bounded(
+    apache_url: str, tmp_path: Path
+) -> None:
     small = tmp_path / "small"
     write_pb(small / "2024-03-01" / "ok.pb", [message(i) for i in range(3)])
     base_rss, base = _peak_rss_of_ingest(apache_url, small)
@@ -127,49 +143,73 @@ def test_a_100_mb_record_is_refused_while_memory_stays_bounded(apache_url: str,
     assert rss - base_rss < 60, f"peak memory grew by {rss - base_rss:.0f} MiB"
 
 
-records = st.fixed_dictionaries({
-    "flight_id": st.sampled_from(["a1", "b2", "", "x" * 13]),
-    "latitude": st.one_of(st.floats(-100, 100, allow_nan=False), st.just("n")),
-    "longitude": st.one_of(st.floats(-200, 200), st.just(float("nan"))),
-    "altitude": st.one_of(st.integers(-5000, 90_000), st.floats(0, 1e5)),
-    "timestamp": st.one_of(st.sampled_from([f"2024-03-01T00:00:0{i}Z" for i in range(5)]),
-                           st.text(max_size=5), st.integers(1709251200, 1709251210)),
-})
+records = st.fixed_dictionaries(
+    {
+        "flight_id": st.sampled_from(["a1", "b2", "", "x" * 13]),
+        "latitude": st.one_of(st.floats(-100, 100, allow_nan=False), st.just("n")),
+        "longitude": st.one_of(st.floats(-200, 200), st.just(float("nan"))),
+        "altitude": st.one_of(st.integers(-5000, 90_000), st.floats(0, 1e5)),
+        "timestamp": st.one_of(
+            st.sampled_from([f"2024-03-01T00:00:0{i}Z" for i in range(5)]),
+            st.text(max_size=5),
+            st.integers(1709251200, 1709251210),
+        ),
+    }
+)
 
 
 @pytest.mark.apache
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(records, max_size=30), cut=st.integers(0, 200),
-       noise=st.binary(max_size=40), as_pb=st.booleans())
-def test_random_and_corrupted_drops_always_reconcile(apache_url: str, tmp_path_factory,
-                                                      rows, cut, noise, as_pb) -> None:
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(records, max_size=30),
+    cut=st.integers(0, 200),
+    noise=st.binary(max_size=40),
+    as_pb=st.booleans(),
+)
+def test_random_and_corrupted_drops_always_reconcile(
+    apache_url: str, tmp_path_factory, rows, cut, noise, as_pb
+) -> None:
     landing = tmp_path_factory.mktemp("prop")
     day = landing / "2024-03-01"
     if as_pb:
         msgs = []
         for r in rows:
             lat = r["latitude"] if isinstance(r["latitude"], float) else 0.0
-            msgs.append(message(0, flight_id=r["flight_id"], latitude=lat,
-                                longitude=r["longitude"], altitude=int(r["altitude"]) % 2**31,
-                                timestamp=str(r["timestamp"])))
+            msgs.append(
+                message(
+                    0,
+                    flight_id=r["flight_id"],
+                    latitude=lat,
+                    longitude=r["longitude"],
+                    altitude=int(r["altitude"]) % 2**31,
+                    timestamp=str(r["timestamp"]),
+                )
+            )
         data = framed(msgs)
         day.mkdir(parents=True)
-        (day / "p.pb").write_bytes(data[:len(data) - cut] + noise if cut else data + noise)
+        (day / "p.pb").write_bytes(data[: len(data) - cut] + noise if cut else data + noise)
     else:
         lines = [json.dumps(r) for r in rows]
         write_jsonl(day / "j.jsonl", [*lines, noise.decode("latin-1")])
     report = ingest_partition(apache_url, date(2024, 3, 1), landing)
     assert report.reconciles, report
     with connect(apache_url) as conn:
-        quarantined = conn.execute("SELECT count(*), count(reason) FROM quarantine "
-                                   "WHERE partition_day = '2024-03-01'").fetchone()
-        ledger = conn.execute("SELECT rows_read, rows_stored, rows_quarantined, duplicates "
-                              "FROM partition_loads WHERE partition_day = '2024-03-01'"
-                              ).fetchone()
+        quarantined = conn.execute(
+            "SELECT count(*), count(reason) FROM quarantine WHERE partition_day = '2024-03-01'"
+        ).fetchone()
+        ledger = conn.execute(
+            "SELECT rows_read, rows_stored, rows_quarantined, duplicates "
+            "FROM partition_loads WHERE partition_day = '2024-03-01'"
+        ).fetchone()
     assert quarantined == (report.rows_quarantined, report.rows_quarantined)
-    assert ledger == (report.rows_read, report.rows_stored, report.rows_quarantined,
-                      report.duplicates)
+    assert ledger == (
+        report.rows_read,
+        report.rows_stored,
+        report.rows_quarantined,
+        report.duplicates,
+    )
     shutil.rmtree(landing)
 
 
@@ -203,8 +243,12 @@ def _dagster_home(path: Path) -> Path:
 
 @pytest.mark.apache
 def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
-        apache_url: str, apache_db_factory, dagster_storage_url: str, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    apache_url: str,
+    apache_db_factory,
+    dagster_storage_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
     monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
     landing = tmp_path / "landing"
@@ -214,16 +258,29 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
         ingest_partition(sequential, day, landing)
     clean_args = ["clean", "--date", CLEAN_DAY.isoformat()]
     env = {**os.environ, "FLIGHTS_LANDING_ROOT": str(landing)}
-    done = subprocess.run([FLIGHTS, *clean_args], env={**env, "FLIGHTS_DATABASE_URL": sequential},
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [FLIGHTS, *clean_args],
+        env={**env, "FLIGHTS_DATABASE_URL": sequential},
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
 
     ingest_partition(apache_url, OLD_DAY, landing)
     env["FLIGHTS_DATABASE_URL"] = apache_url
-    daemon = subprocess.Popen([str(Path(sys.executable).with_name("dagster-daemon")), "run",
-                               "-w", str(ROOT / "workspace.yaml")], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    daemon = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("dagster-daemon")),
+            "run",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         selections = (
             ["--from", DRILL_DAYS[0].isoformat(), "--to", DRILL_DAYS[1].isoformat()],
@@ -231,15 +288,31 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
             ["--partitions", ",".join(d.isoformat() for d in REAL_DAYS)],
         )
         backfills = [
-            subprocess.Popen([sys.executable, "-m", "dagster", "job", "backfill", "-w",
-                              str(ROOT / "workspace.yaml"), "-j", "ingest_job", *selection,
-                              "--noprompt"],
-                             env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True)
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dagster",
+                    "job",
+                    "backfill",
+                    "-w",
+                    str(ROOT / "workspace.yaml"),
+                    "-j",
+                    "ingest_job",
+                    *selection,
+                    "--noprompt",
+                ],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
             for selection in selections
         ]
-        cleaner = subprocess.run([FLIGHTS, *clean_args], env=env, capture_output=True,
-                                 text=True, timeout=300)
+        cleaner = subprocess.run(
+            [FLIGHTS, *clean_args], env=env, capture_output=True, text=True, timeout=300
+        )
         assert cleaner.returncode == 0, cleaner.stderr
         for proc in backfills:
             out, _ = proc.communicate(timeout=300)
@@ -253,8 +326,15 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
                     break
                 time.sleep(1)
             runs = instance.get_runs()
-        summary = sorted((r.job_name, r.tags.get("dagster/partition", ""), r.status.value,
-                          bool(r.tags.get("dagster/backfill"))) for r in runs)
+        summary = sorted(
+            (
+                r.job_name,
+                r.tags.get("dagster/partition", ""),
+                r.status.value,
+                bool(r.tags.get("dagster/backfill")),
+            )
+            for r in runs
+        )
         assert all(status == "SUCCESS" for _, _, status, _ in summary), summary
         ingest_runs = [row for row in summary if row[0] == "ingest_job" and row[3]]
         assert len(ingest_runs) == 6, summary
@@ -269,6 +349,9 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
     assert [r[1:-1] for r in ours["meta"]] == [r[1:-1] for r in theirs["meta"]]
     assert ours["quarantine"] == theirs["quarantine"]
     with connect(apache_url) as conn:
-        real = conn.execute("SELECT rows_read, rows_stored, duplicates FROM partition_loads "
-                            "WHERE partition_day = ANY(%s) ORDER BY 1", (REAL_DAYS,)).fetchall()
+        real = conn.execute(
+            "SELECT rows_read, rows_stored, duplicates FROM partition_loads "
+            "WHERE partition_day = ANY(%s) ORDER BY 1",
+            (REAL_DAYS,),
+        ).fetchall()
     assert real == [(610, 305, 305), (1742, 871, 871)]  # every real point stored once

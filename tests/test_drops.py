@@ -31,9 +31,16 @@ def test_pb_and_jsonl_of_the_same_messages_decode_alike(tmp_path: Path) -> None:
     msgs = [message(i) for i in range(50)]
     write_pb(tmp_path / "2024-03-01" / "a.pb", msgs)
     write_jsonl(tmp_path / "2024-03-01" / "b.jsonl.gz", [])
-    (tmp_path / "2024-03-01" / "b.jsonl.gz").write_bytes(gzip.compress(
-        "\n".join(__import__("google.protobuf.json_format", fromlist=["x"]).MessageToJson(
-            m, indent=None, preserving_proto_field_name=True) for m in msgs).encode()))
+    (tmp_path / "2024-03-01" / "b.jsonl.gz").write_bytes(
+        gzip.compress(
+            "\n".join(
+                __import__("google.protobuf.json_format", fromlist=["x"]).MessageToJson(
+                    m, indent=None, preserving_proto_field_name=True
+                )
+                for m in msgs
+            ).encode()
+        )
+    )
     read, frames, rejects = read_all(tmp_path)
     assert read == 100 and rejects == []
     pb, js = frames
@@ -52,18 +59,29 @@ def test_batches_are_bounded_and_the_result_does_not_depend_on_batch_size(tmp_pa
 
 
 def test_timestamps_iso_with_zone_and_epoch_seconds(tmp_path: Path) -> None:
-    write_jsonl(tmp_path / "2024-03-01" / "t.jsonl", [
-        {"flight_id": "f1", "latitude": 1, "longitude": 2, "timestamp": "2024-03-01T10:00:00Z"},
-        {"flight_id": "f1", "latitude": 1, "longitude": 2,
-         "timestamp": "2024-03-01T12:00:01+02:00"},
-        {"flight_id": "f1", "latitude": 1, "longitude": 2, "timestamp": "1709287202"},
-        {"flight_id": "f1", "latitude": 1, "longitude": 2, "timestamp": 1709287203},
-    ])
+    write_jsonl(
+        tmp_path / "2024-03-01" / "t.jsonl",
+        [
+            {"flight_id": "f1", "latitude": 1, "longitude": 2, "timestamp": "2024-03-01T10:00:00Z"},
+            {
+                "flight_id": "f1",
+                "latitude": 1,
+                "longitude": 2,
+                "timestamp": "2024-03-01T12:00:01+02:00",
+            },
+            {"flight_id": "f1", "latitude": 1, "longitude": 2, "timestamp": "1709287202"},
+            {"flight_id": "f1", "latitude": 1, "longitude": 2, "timestamp": 1709287203},
+        ],
+    )
     _, frames, rejects = read_all(tmp_path)
     assert rejects == []
     seconds = [ts.isoformat() for ts in frames[0]["timestamp"]]
-    assert seconds == ["2024-03-01T10:00:00+00:00", "2024-03-01T10:00:01+00:00",
-                       "2024-03-01T10:00:02+00:00", "2024-03-01T10:00:03+00:00"]
+    assert seconds == [
+        "2024-03-01T10:00:00+00:00",
+        "2024-03-01T10:00:01+00:00",
+        "2024-03-01T10:00:02+00:00",
+        "2024-03-01T10:00:03+00:00",
+    ]
 
 
 def test_a_truncated_stream_keeps_what_came_before_and_records_the_rest(tmp_path: Path) -> None:
@@ -89,14 +107,18 @@ def test_a_corrupt_message_is_rejected_and_the_stream_goes_on(tmp_path: Path) ->
     assert rejects[0].line == 2 and rejects[0].byte_offset == len(good)
 
 
-@pytest.mark.parametrize(("name", "content", "reason"), [
-    ("empty.pb", b"", "empty file"),
-    ("notes.txt", b"hello", "unknown drop format"),
-    ("bad.pb.gz", b"\x1f\x8b\x08\x00garbage-not-deflate", "stream unreadable"),
-    ("huge.pb", b"\xff\xff\xff\x7f", "message declares"),
-])
-def test_unreadable_files_become_one_reject_with_a_reason(tmp_path: Path, name: str,
-                                                          content: bytes, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("empty.pb", b"", "empty file"),
+        ("notes.txt", b"hello", "unknown drop format"),
+        ("bad.pb.gz", b"\x1f\x8b\x08\x00garbage-not-deflate", "stream unreadable"),
+        ("huge.pb", b"\xff\xff\xff\x7f", "message declares"),
+    ],
+)
+def test_unreadable_files_become_one_reject_with_a_reason(
+    tmp_path: Path, name: str, content: bytes, reason: str
+) -> None:
     (tmp_path / "2024-03-01").mkdir()
     (tmp_path / "2024-03-01" / name).write_bytes(content)
     read, frames, rejects = read_all(tmp_path)
@@ -115,20 +137,29 @@ def test_a_symlink_out_of_the_landing_zone_is_refused(tmp_path: Path) -> None:
 
 
 def test_bad_json_lines_and_values_are_rejected_row_by_row(tmp_path: Path) -> None:
-    ok = {"flight_id": "f1", "latitude": 1.5, "longitude": 2.5, "altitude": 1000,
-          "airspeed": 200, "timestamp": "2024-03-01T10:00:00Z"}
-    write_jsonl(tmp_path / "2024-03-01" / "mixed.jsonl", [
-        ok,
-        "{not json",
-        "[1, 2]",
-        {**ok, "latitude": "north"},
-        {**ok, "latitude": 91.0, "timestamp": "2024-03-01T10:00:01Z"},
-        {**ok, "altitude": 1000.5, "timestamp": "2024-03-01T10:00:02Z"},
-        {**ok, "timestamp": "yesterday"},
-        {**ok, "timestamp": "2100-01-01T00:00:00Z"},
-        {**ok, "flight_id": "x" * 13, "timestamp": "2024-03-01T10:00:03Z"},
-        {**ok, "flight_id": ""},
-    ])
+    ok = {
+        "flight_id": "f1",
+        "latitude": 1.5,
+        "longitude": 2.5,
+        "altitude": 1000,
+        "airspeed": 200,
+        "timestamp": "2024-03-01T10:00:00Z",
+    }
+    write_jsonl(
+        tmp_path / "2024-03-01" / "mixed.jsonl",
+        [
+            ok,
+            "{not json",
+            "[1, 2]",
+            {**ok, "latitude": "north"},
+            {**ok, "latitude": 91.0, "timestamp": "2024-03-01T10:00:01Z"},
+            {**ok, "altitude": 1000.5, "timestamp": "2024-03-01T10:00:02Z"},
+            {**ok, "timestamp": "yesterday"},
+            {**ok, "timestamp": "2100-01-01T00:00:00Z"},
+            {**ok, "flight_id": "x" * 13, "timestamp": "2024-03-01T10:00:03Z"},
+            {**ok, "flight_id": ""},
+        ],
+    )
     read, frames, rejects = read_all(tmp_path)
     assert read == 10 and sum(len(f) for f in frames) == 1
     by_line = {r.line: r.reason for r in rejects}
@@ -158,12 +189,14 @@ def test_an_oversized_line_is_refused_without_holding_it(tmp_path: Path) -> None
 
 
 def test_a_stream_of_many_chunks_with_mixed_prefix_lengths_frames_every_message(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """Messages of 80 to 210 bytes (one- and two-byte length prefixes) over several of the
     reader's 8 MB chunks: every one is framed, in order, whatever the boundaries."""
     count = 150_000
-    msgs = (message(i % 3000, flight_id=f"f{i // 3000}", airline="a" * (i % 129))
-            for i in range(count))
+    msgs = (
+        message(i % 3000, flight_id=f"f{i // 3000}", airline="a" * (i % 129)) for i in range(count)
+    )
     write_pb(tmp_path / "2024-03-01" / "big.pb", msgs)
     assert (tmp_path / "2024-03-01" / "big.pb").stat().st_size > 2 * (8 << 20)
     read, frames, rejects = read_all(tmp_path, batch_rows=7_000)
@@ -171,20 +204,32 @@ def test_a_stream_of_many_chunks_with_mixed_prefix_lengths_frames_every_message(
     joined = __import__("pandas").concat(frames)
     assert joined["record"].tolist() == list(range(1, count + 1))
     assert joined["airline"].str.len().fillna(0).astype(int).tolist() == [
-        i % 129 for i in range(count)]
+        i % 129 for i in range(count)
+    ]
 
 
-@pytest.mark.parametrize(("reason", "kind"), [
-    ("latitude: in_range(-90, 90) (got 91.0); altitude: not a whole number (got 1.5)",
-     "latitude: in_range(-90, 90); altitude: not a whole number"),
-    ("conflicting duplicate of (abc123, 2024-03-01 10:00:00+00:00): superseded by record 7 "
-     "of 2024-03-01/b.pb", "conflicting duplicate"),
-    ("earlier record of this day: conflicting duplicate of (abc, 2024-03-01 10:00:00+00:00): "
-     "superseded by record 2 of x.pb", "conflicting duplicate"),
-    ("not valid JSON: Expecting value: line 1 column 1 (char 0)", "not valid JSON"),
-    ("truncated message: 100 bytes declared, 7 present", "truncated message"),
-    ("empty file", "empty file"),
-])
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        (
+            "latitude: in_range(-90, 90) (got 91.0); altitude: not a whole number (got 1.5)",
+            "latitude: in_range(-90, 90); altitude: not a whole number",
+        ),
+        (
+            "conflicting duplicate of (abc123, 2024-03-01 10:00:00+00:00): superseded by record 7 "
+            "of 2024-03-01/b.pb",
+            "conflicting duplicate",
+        ),
+        (
+            "earlier record of this day: conflicting duplicate of "
+            "(abc, 2024-03-01 10:00:00+00:00): superseded by record 2 of x.pb",
+            "conflicting duplicate",
+        ),
+        ("not valid JSON: Expecting value: line 1 column 1 (char 0)", "not valid JSON"),
+        ("truncated message: 100 bytes declared, 7 present", "truncated message"),
+        ("empty file", "empty file"),
+    ],
+)
 def test_rejects_are_counted_by_kind_not_by_value(reason: str, kind: str) -> None:
     """The UI's reject-reasons table groups rows; values would make each row its own group."""
     assert reason_kind(reason) == kind

@@ -62,8 +62,9 @@ def test_migrations_applied_twice_change_nothing(db_url: str) -> None:
 def test_two_processes_migrating_at_once_make_one_schema(apache_db: str) -> None:
     env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_db}
     procs = [
-        subprocess.Popen([FLIGHTS, "migrate"], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [FLIGHTS, "migrate"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
@@ -72,10 +73,13 @@ def test_two_processes_migrating_at_once_make_one_schema(apache_db: str) -> None
     assert outputs[0].startswith("applied 001")
     assert outputs[1].strip() == "schema is up to date"
     with connect(apache_db) as conn:
-        count = conn.execute("SELECT count(*) FROM timescaledb_information.hypertables "
-                             "WHERE hypertable_name = 'flight_data'").fetchone()
-        versions = conn.execute("SELECT count(*), count(DISTINCT version) "
-                                "FROM schema_migrations").fetchone()
+        count = conn.execute(
+            "SELECT count(*) FROM timescaledb_information.hypertables "
+            "WHERE hypertable_name = 'flight_data'"
+        ).fetchone()
+        versions = conn.execute(
+            "SELECT count(*), count(DISTINCT version) FROM schema_migrations"
+        ).fetchone()
     assert count == (1,)
     assert versions is not None and versions[0] == versions[1] >= 2
 
@@ -157,8 +161,9 @@ def test_cli_help_and_one_line_failures() -> None:
     assert result.returncode == 0
     for command in ("db", "migrate"):
         assert command in result.stdout
-    bad = flights("migrate", env={**os.environ,
-                                  "FLIGHTS_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"})
+    bad = flights(
+        "migrate", env={**os.environ, "FLIGHTS_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x"}
+    )
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ")
     assert "Traceback" not in bad.stderr

@@ -29,12 +29,14 @@ def snapshot(url: str) -> dict[str, list]:
     with connect(url) as conn:
         return {
             "data": conn.execute(
-                "SELECT xmin::text, * FROM flight_data ORDER BY flight_id, timestamp").fetchall(),
+                "SELECT xmin::text, * FROM flight_data ORDER BY flight_id, timestamp"
+            ).fetchall(),
             "meta": conn.execute(
-                "SELECT xmin::text, * FROM flight_metadata ORDER BY flight_id").fetchall(),
+                "SELECT xmin::text, * FROM flight_metadata ORDER BY flight_id"
+            ).fetchall(),
             "quarantine": conn.execute(
-                "SELECT partition_day, source_file, line, reason FROM quarantine "
-                "ORDER BY 1, 2, 3").fetchall(),
+                "SELECT partition_day, source_file, line, reason FROM quarantine ORDER BY 1, 2, 3"
+            ).fetchall(),
         }
 
 
@@ -45,7 +47,8 @@ def wait_for_copy(url: str, proc: subprocess.Popen, timeout: float = 120) -> Non
         while time.monotonic() < deadline:
             row = watcher.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND query ILIKE 'COPY%%' AND state = 'active'").fetchone()
+                "AND query ILIKE 'COPY%%' AND state = 'active'"
+            ).fetchone()
             if row and row[0]:
                 return
             assert proc.poll() is None, "the run ended before it was caught writing"
@@ -57,7 +60,9 @@ def ledger(url: str, day: date) -> tuple:
     with connect(url) as conn:
         row = conn.execute(
             "SELECT files, rows_read, rows_stored, rows_quarantined, duplicates "
-            "FROM partition_loads WHERE partition_day = %s", (day,)).fetchone()
+            "FROM partition_loads WHERE partition_day = %s",
+            (day,),
+        ).fetchone()
     assert row is not None
     return row
 
@@ -80,19 +85,27 @@ def test_real_drops_store_every_point_once_and_rerun_changes_nothing(db_url: str
     assert ledger(db_url, date(2024, 1, 2)) == (2, 610, 305, 0, 305)
 
 
-def test_duplicates_exact_and_conflicting_within_and_across_files(db_url: str,
-                                                                  tmp_path: Path) -> None:
+def test_duplicates_exact_and_conflicting_within_and_across_files(
+    db_url: str, tmp_path: Path
+) -> None:
     day = tmp_path / "2024-03-01"
     write_pb(day / "a.pb", [message(0), message(1), message(1), message(2, altitude=1)])
     write_pb(day / "b.pb", [message(2), message(3), message(0, altitude=5)])
     report = ingest_partition(db_url, date(2024, 3, 1), tmp_path, batch_rows=2)
     # 7 read: 4 keys stored; message(1) repeated exactly; message(2) in a.pb conflicts with
     # message(2) in b.pb (b wins); message(0) likewise.
-    assert (report.rows_read, report.rows_stored, report.duplicates,
-            report.rows_quarantined) == (7, 4, 1, 2)
+    assert (report.rows_read, report.rows_stored, report.duplicates, report.rows_quarantined) == (
+        7,
+        4,
+        1,
+        2,
+    )
     with connect(db_url) as conn:
-        alts = dict(conn.execute(
-            "SELECT extract(second FROM timestamp)::int, altitude FROM flight_data").fetchall())
+        alts = dict(
+            conn.execute(
+                "SELECT extract(second FROM timestamp)::int, altitude FROM flight_data"
+            ).fetchall()
+        )
         reasons = [r[0] for r in conn.execute("SELECT reason FROM quarantine").fetchall()]
     assert alts == {0: 5, 1: 30001, 2: 30002, 3: 30003}
     assert len(reasons) == 2
@@ -102,35 +115,53 @@ def test_duplicates_exact_and_conflicting_within_and_across_files(db_url: str,
 def test_metadata_updates_but_empty_fields_never_erase(db_url: str, tmp_path: Path) -> None:
     write_pb(tmp_path / "2024-03-01" / "a.pb", [message(0)])
     ingest_partition(db_url, date(2024, 3, 1), tmp_path)
-    write_pb(tmp_path / "2024-03-02" / "b.pb", [
-        message(0, airline="", flight_number="TA2", departure_airport="",
-                timestamp="2024-03-02T01:00:00Z")])
+    write_pb(
+        tmp_path / "2024-03-02" / "b.pb",
+        [
+            message(
+                0,
+                airline="",
+                flight_number="TA2",
+                departure_airport="",
+                timestamp="2024-03-02T01:00:00Z",
+            )
+        ],
+    )
     ingest_partition(db_url, date(2024, 3, 2), tmp_path)
     with connect(db_url) as conn:
-        row = conn.execute("SELECT airline, flight_number, departure_airport, arrival_airport "
-                           "FROM flight_metadata").fetchall()
+        row = conn.execute(
+            "SELECT airline, flight_number, departure_airport, arrival_airport FROM flight_metadata"
+        ).fetchall()
     assert row == [("Test Air", "TA2", "GVA", "LHR")]
 
 
-def test_bad_input_is_quarantined_with_reasons_and_counts_reconcile(db_url: str,
-                                                                    tmp_path: Path) -> None:
+def test_bad_input_is_quarantined_with_reasons_and_counts_reconcile(
+    db_url: str, tmp_path: Path
+) -> None:
     day = tmp_path / "2024-03-01"
     write_pb(day / "ok.pb", [message(i) for i in range(5)])
     (day / "empty.jsonl").write_bytes(b"")
-    (day / "cut.pb").write_bytes(
-        (day / "ok.pb").read_bytes().replace(b"abc123", b"zzz999")[:-3])
-    write_jsonl(day / "bad.jsonl", ["{oops", {"flight_id": "q", "latitude": 300,
-                                              "longitude": 1, "timestamp": "1709287200"}])
+    (day / "cut.pb").write_bytes((day / "ok.pb").read_bytes().replace(b"abc123", b"zzz999")[:-3])
+    write_jsonl(
+        day / "bad.jsonl",
+        ["{oops", {"flight_id": "q", "latitude": 300, "longitude": 1, "timestamp": "1709287200"}],
+    )
     (day / "readme.md").write_text("not a drop")
     report = ingest_partition(db_url, date(2024, 3, 1), tmp_path)
     assert report.reconciles
     assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (14, 9, 5)
     with connect(db_url) as conn:
-        rows = conn.execute("SELECT source_file, line, reason, raw_record FROM quarantine "
-                            "ORDER BY source_file, line").fetchall()
+        rows = conn.execute(
+            "SELECT source_file, line, reason, raw_record FROM quarantine "
+            "ORDER BY source_file, line"
+        ).fetchall()
     assert [(r[0], r[1]) for r in rows] == [
-        ("2024-03-01/bad.jsonl", 1), ("2024-03-01/bad.jsonl", 2), ("2024-03-01/cut.pb", 5),
-        ("2024-03-01/empty.jsonl", None), ("2024-03-01/readme.md", None)]
+        ("2024-03-01/bad.jsonl", 1),
+        ("2024-03-01/bad.jsonl", 2),
+        ("2024-03-01/cut.pb", 5),
+        ("2024-03-01/empty.jsonl", None),
+        ("2024-03-01/readme.md", None),
+    ]
     assert all(r[2] for r in rows)
     assert rows[1][3] is not None and '"latitude": 300' in rows[1][3]
 
@@ -139,8 +170,9 @@ def test_drops_written_with_the_seed_proto_decode(db_url: str, tmp_path: Path) -
     out = tmp_path / "seedgen"
     out.mkdir()
     seed = Path(__file__).resolve().parent / "seed"
-    assert protoc.main(["protoc", f"-I{seed}", f"--python_out={out}",
-                        str(seed / "flight.proto")]) == 0
+    assert (
+        protoc.main(["protoc", f"-I{seed}", f"--python_out={out}", str(seed / "flight.proto")]) == 0
+    )
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "from google.protobuf.internal.encoder import _VarintBytes;"
@@ -161,12 +193,12 @@ def test_drops_written_with_the_seed_proto_decode(db_url: str, tmp_path: Path) -
 
 
 @pytest.mark.apache
-def test_flights_ingest_cli_reports_each_day_and_is_idempotent(apache_url: str,
-                                                               flights_env: Path) -> None:
+def test_flights_ingest_cli_reports_each_day_and_is_idempotent(
+    apache_url: str, flights_env: Path
+) -> None:
     env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url}
     # The second day has no drops: an empty day is a valid day with zero rows.
-    args = [FLIGHTS, "ingest", "--from", "2022-08-02", "--to", "2022-08-03", "--landing",
-            str(REAL)]
+    args = [FLIGHTS, "ingest", "--from", "2022-08-02", "--to", "2022-08-03", "--landing", str(REAL)]
     first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 0, first.stderr
     assert "2022-08-02" in first.stdout and "871" in first.stdout and "1742" in first.stdout
@@ -178,13 +210,18 @@ def test_flights_ingest_cli_reports_each_day_and_is_idempotent(apache_url: str,
 
 @pytest.mark.apache
 def test_a_run_killed_during_its_write_leaves_nothing_and_the_rerun_completes(
-        apache_url: str, flights_env: Path, tmp_path: Path) -> None:
+    apache_url: str, flights_env: Path, tmp_path: Path
+) -> None:
     landing = tmp_path / "big"
     write_pb(landing / "2024-03-01" / "day.pb", synthetic_day(240_000))
     env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url}
-    proc = subprocess.Popen([FLIGHTS, "ingest", "--from", "2024-03-01", "--landing",
-                             str(landing)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [FLIGHTS, "ingest", "--from", "2024-03-01", "--landing", str(landing)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     wait_for_copy(apache_url, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)

@@ -53,8 +53,9 @@ def csv_bytes(lines: Iterable[str], header: str = HEADER_LINE) -> bytes:
     return ("\n".join([header, *lines]) + "\n").encode()
 
 
-def read(data: bytes, name: str = "states_2021-10-07-12.csv", batch_rows: int = 100_000
-         ) -> list[DropBatch]:
+def read(
+    data: bytes, name: str = "states_2021-10-07-12.csv", batch_rows: int = 100_000
+) -> list[DropBatch]:
     return list(read_opensky(io.BytesIO(data), name, batch_rows))
 
 
@@ -74,8 +75,9 @@ def data_lines(path: Path) -> int:
         return sum(1 for _ in fh) - 1
 
 
-def reference_ids(rows: Iterable[tuple[str, float, str | None, bool]],
-                  rule: FlightRule = DEFAULT_RULE) -> list[str]:
+def reference_ids(
+    rows: Iterable[tuple[str, float, str | None, bool]], rule: FlightRule = DEFAULT_RULE
+) -> list[str]:
     """The identification rule row by row, as docs/opensky.md states it: the specification
     the vectorised identifier is held to."""
     gap, landed = rule.gap.total_seconds(), rule.landed.total_seconds()
@@ -87,9 +89,14 @@ def reference_ids(rows: Iterable[tuple[str, float, str | None, bool]],
         start = False
         if a is None or t - a["last"] > gap:  # rule 1
             start = True
-            a = aircraft[icao24] = {"last": t, "known": None, "in_run": ground,
-                                    "run_start": t, "has_start": ground,
-                                    "air_since": None if ground else t}
+            a = aircraft[icao24] = {
+                "last": t,
+                "known": None,
+                "in_run": ground,
+                "run_start": t,
+                "has_start": ground,
+                "air_since": None if ground else t,
+            }
         else:
             change = callsign is not None and a["known"] is not None and callsign != a["known"]
             if ground:  # rule 3
@@ -114,35 +121,43 @@ def reference_ids(rows: Iterable[tuple[str, float, str | None, bool]],
 
 
 def rows_of(frame: pd.DataFrame) -> list[tuple[str, float, str | None, bool]]:
-    return list(zip(
-        frame["icao24"].astype(object),
-        pd.DatetimeIndex(frame["timestamp"]).asi8 / 1e9,
-        frame["callsign"].astype(object).where(frame["callsign"].notna(), None),
-        frame["on_ground"].fillna(False).astype(bool), strict=True))
+    return list(
+        zip(
+            frame["icao24"].astype(object),
+            pd.DatetimeIndex(frame["timestamp"]).asi8 / 1e9,
+            frame["callsign"].astype(object).where(frame["callsign"].notna(), None),
+            frame["on_ground"].fillna(False).astype(bool),
+            strict=True,
+        )
+    )
 
 
-def identify(frame: pd.DataFrame, batch_rows: int, rule: FlightRule = DEFAULT_RULE
-             ) -> list[str]:
+def identify(frame: pd.DataFrame, batch_rows: int, rule: FlightRule = DEFAULT_RULE) -> list[str]:
     identifier = FlightIdentifier(rule)
     ids: list[str] = []
     for start in range(0, len(frame), batch_rows):
-        piece = frame.iloc[start:start + batch_rows].copy()
+        piece = frame.iloc[start : start + batch_rows].copy()
         ids += identifier.assign(piece)["flight_id"].tolist()
     return ids
 
 
-def positions(track: Iterable[tuple[float, str | None, bool | None]], icao24: str = "4b1814"
-              ) -> pd.DataFrame:
+def positions(
+    track: Iterable[tuple[float, str | None, bool | None]], icao24: str = "4b1814"
+) -> pd.DataFrame:
     """A small batch frame of one aircraft: (seconds after 2021-10-07 12:00, callsign, ground)."""
     base = 1_633_608_000
     rows = list(track)
-    frame = frame_from_columns({
-        "record": list(range(2, len(rows) + 2)),
-        "raw_timestamp": [str(base + int(t)) for t, _, _ in rows],
-        "latitude": [47.0] * len(rows), "longitude": [8.0] * len(rows),
-        "icao24": [icao24] * len(rows), "callsign": [c for _, c, _ in rows],
-        "on_ground": [g for _, _, g in rows],
-    })
+    frame = frame_from_columns(
+        {
+            "record": list(range(2, len(rows) + 2)),
+            "raw_timestamp": [str(base + int(t)) for t, _, _ in rows],
+            "latitude": [47.0] * len(rows),
+            "longitude": [8.0] * len(rows),
+            "icao24": [icao24] * len(rows),
+            "callsign": [c for _, c, _ in rows],
+            "on_ground": [g for _, _, g in rows],
+        }
+    )
     return frame
 
 
@@ -175,7 +190,11 @@ def test_units_nulls_and_extra_columns_of_real_rows() -> None:
     assert first["track"] == 16.2721
     assert not first["on_ground"]
     assert (first["squawk"], first["icao24"], first["callsign"], first["flight_number"]) == (
-        "1054", "398564", "AFR9455", "AFR9455")
+        "1054",
+        "398564",
+        "AFR9455",
+        "AFR9455",
+    )
     assert pd.isna(first["flight_id"]) and pd.isna(first["airline"])
     assert frame["record"].tolist() == [2, 3, 4, 5]
     parked = frame.iloc[3]
@@ -184,21 +203,20 @@ def test_units_nulls_and_extra_columns_of_real_rows() -> None:
         assert pd.isna(parked[column])
 
 
-def test_bad_rows_are_rejected_with_line_reason_and_text_and_the_rest_keep_their_lines(
-) -> None:
+def test_bad_rows_are_rejected_with_line_reason_and_text_and_the_rest_keep_their_lines() -> None:
     good = REAL_ROWS[0]
     lines = [
-        good,                                                     # 2
-        good.replace("48.363399,1.413478", ","),                  # 3 no position
-        "," + good.split(",", 1)[1],                              # 4 no time
-        good.replace("398564", "XYZ"),                            # 5 bad icao24
-        good.replace("398564", ""),                               # 6 no icao24
-        "1633608001,398564,48.3",                                 # 7 3 fields
-        good.replace("198.0609", "fast"),                         # 8 not a number
+        good,  # 2
+        good.replace("48.363399,1.413478", ","),  # 3 no position
+        "," + good.split(",", 1)[1],  # 4 no time
+        good.replace("398564", "XYZ"),  # 5 bad icao24
+        good.replace("398564", ""),  # 6 no icao24
+        "1633608001,398564,48.3",  # 7 3 fields
+        good.replace("198.0609", "fast"),  # 8 not a number
         good.replace(",False,False,False,", ",maybe,False,False,"),  # 9 not a flag
-        "",                                                       # 10 blank line
-        good.replace("1633608001,398564", "12,398564"),          # 11 before 2000
-        REAL_ROWS[3],                                             # 12
+        "",  # 10 blank line
+        good.replace("1633608001,398564", "12,398564"),  # 11 before 2000
+        REAL_ROWS[3],  # 12
     ]
     batches = read(csv_bytes(lines))
     assert sum(b.rows_read for b in batches) == len(lines)
@@ -226,15 +244,26 @@ def test_bad_rows_are_rejected_with_line_reason_and_text_and_the_rest_keep_their
 
 def test_quotes_are_data_and_bytes_that_are_not_text_reject_their_row_only() -> None:
     good = REAL_ROWS[0].encode()
-    data = b"\n".join([HEADER_LINE.encode(), good.replace(b"AFR9455 ", b'"AFR9455"'),
-                       good.replace(b"AFR9455", b"AF\xff9455"),
-                       good.replace(b"AFR9455 ", b'"AF,R"'), good]) + b"\n"
+    data = (
+        b"\n".join(
+            [
+                HEADER_LINE.encode(),
+                good.replace(b"AFR9455 ", b'"AFR9455"'),
+                good.replace(b"AFR9455", b"AF\xff9455"),
+                good.replace(b"AFR9455 ", b'"AF,R"'),
+                good,
+            ]
+        )
+        + b"\n"
+    )
     batches = read(data)
     kept = frames(batches)
     assert kept["record"].tolist() == [2, 5]
     assert kept["callsign"].tolist() == ['"AFR9455"', "AFR9455"]
     assert [(r.line, r.reason) for b in batches for r in b.rejected] == [
-        (3, "callsign is not valid UTF-8"), (4, "expected 16 fields, found 17")]
+        (3, "callsign is not valid UTF-8"),
+        (4, "expected 16 fields, found 17"),
+    ]
 
 
 def test_a_file_that_is_not_opensky_is_rejected_whole() -> None:
@@ -272,8 +301,10 @@ def test_archives_as_published_and_through_the_landing_zone(tmp_path: Path) -> N
     assert frames(batches)["icao24"].tolist() == ["398564", "39a415", "398564", "3964f5"]
     rejected = [(r.source_file, r.line, r.reason) for b in batches for r in b.rejected]
     name = "2021-10-07/states_2021-10-07-12.csv.tar"
-    assert rejected == [(f"{name}/extra/states_part.csv", 4, "expected 16 fields, found 2"),
-                        (f"{name}/notes.json", None, "archive member is not a states CSV")]
+    assert rejected == [
+        (f"{name}/extra/states_part.csv", 4, "expected 16 fields, found 2"),
+        (f"{name}/notes.json", None, "archive member is not a states CSV"),
+    ]
     # A truncated archive: what was read stays, the rest is one reject.
     cut = day / "states_2021-10-07-13.csv.tar"
     cut.write_bytes(archive.read_bytes()[:700])
@@ -312,26 +343,28 @@ def test_a_gap_longer_than_the_threshold_starts_a_flight() -> None:
 
 
 def test_a_callsign_change_starts_a_flight_an_empty_callsign_does_not() -> None:
-    track = ([(t, None, False) for t in every(60, 0, 300)]
-             + [(t, "SWR12", False) for t in every(60, 300, 600)]
-             + [(t, None, False) for t in every(60, 600, 900)]
-             + [(t, "SWR13", False) for t in every(60, 900, 1200)])
+    track = (
+        [(t, None, False) for t in every(60, 0, 300)]
+        + [(t, "SWR12", False) for t in every(60, 300, 600)]
+        + [(t, None, False) for t in every(60, 600, 900)]
+        + [(t, "SWR13", False) for t in every(60, 900, 1200)]
+    )
     assert flights_of(positions(track)) == [0, 15]
     # After a gap the callsign in force is forgotten: unknown, then a new one, is one flight.
     later = [(t, None, False) for t in every(60, 4000, 4300)] + [(4300, "EZS9", False)]
     assert flights_of(positions(track + later)) == [0, 15, 66]
 
 
-def test_a_landing_starts_a_flight_once_the_aircraft_has_been_on_the_ground_long_enough(
-) -> None:
+def test_a_landing_starts_a_flight_once_the_aircraft_has_been_on_the_ground_long_enough() -> None:
     arrive = [(t, "SWR12", False) for t in every(10, 0, 600)]
     parked = [(t, "SWR12", True) for t in every(10, 600, 600 + 25 * 60)]
     leave = [(t, "SWR12", False) for t in every(10, 2100, 2700)]
     assert flights_of(positions(arrive + parked + leave)) == [0, 30]  # landed 10 + 20 min
     short = [(t, "SWR12", True) for t in every(10, 600, 600 + 15 * 60)]
     assert flights_of(positions(arrive + short + leave)) == [0]  # a long taxi-in, not a stop
-    assert flights_of(positions(arrive + parked + leave),
-                      FlightRule(landed=pd.Timedelta(minutes=10))) == [0, 20]
+    assert flights_of(
+        positions(arrive + parked + leave), FlightRule(landed=pd.Timedelta(minutes=10))
+    ) == [0, 20]
 
 
 def test_flicker_callsign_change_at_the_gate_and_taxi_out_follow_the_rule() -> None:
@@ -341,22 +374,27 @@ def test_flicker_callsign_change_at_the_gate_and_taxi_out_follow_the_rule() -> N
     leave = [(t, "SWR11", False) for t in every(10, 1500, 2100)]
     assert flights_of(positions(taxi + leave)) == [0]
     # Two minutes airborne is no flicker: the aircraft landed again (a circuit).
-    circuit = ([(t, "SWR11", True) for t in every(10, 0, 600)]
-               + [(t, "SWR11", False) for t in every(10, 600, 720)]
-               + [(t, "SWR11", True) for t in every(10, 720, 2100)])
+    circuit = (
+        [(t, "SWR11", True) for t in every(10, 0, 600)]
+        + [(t, "SWR11", False) for t in every(10, 600, 720)]
+        + [(t, "SWR11", True) for t in every(10, 720, 2100)]
+    )
     assert flights_of(positions(circuit)) == [0, 32]
     arrive = [(t, "SWR12", False) for t in every(10, 0, 600)]
     # The callsign changes at the gate 5 min after landing: one new flight, not two.
-    gate = ([(t, "SWR12", True) for t in every(10, 600, 900)]
-            + [(t, "SWR13", True) for t in every(10, 900, 2700)])
+    gate = [(t, "SWR12", True) for t in every(10, 600, 900)] + [
+        (t, "SWR13", True) for t in every(10, 900, 2700)
+    ]
     assert flights_of(positions(arrive + gate)) == [0, 15]
     # ... and 25 min after landing: the landing started the flight, the change joins it.
-    late = ([(t, "SWR12", True) for t in every(10, 600, 2100)]
-            + [(t, "SWR13", True) for t in every(10, 2100, 2700)])
+    late = [(t, "SWR12", True) for t in every(10, 600, 2100)] + [
+        (t, "SWR13", True) for t in every(10, 2100, 2700)
+    ]
     assert flights_of(positions(arrive + late)) == [0, 30]
     # First seen on the ground: a 25-minute taxi-out is the start of its flight.
-    out = [(t, "SWR14", True) for t in every(10, 0, 1500)] + [(t, "SWR14", False)
-                                                             for t in every(10, 1500, 1800)]
+    out = [(t, "SWR14", True) for t in every(10, 0, 1500)] + [
+        (t, "SWR14", False) for t in every(10, 1500, 1800)
+    ]
     assert flights_of(positions(out)) == [0]
     # A null on-ground flag counts as airborne; a null callsign as unknown.
     unknown = [(t, None, None) for t in every(10, 0, 600)]
@@ -386,16 +424,20 @@ def test_real_days_match_the_row_by_row_rule_at_every_batch_size(day: date) -> N
     flights = pd.Series(expected).groupby(frame["icao24"].to_numpy()).nunique()
     # Every (aircraft, callsign) pair is at least one flight (no change of callsign within
     # a flight here); extra flights need a gap or a landing: bounded by the gaps over 30 min.
-    gaps = (pd.DatetimeIndex(frame["timestamp"]).to_series().groupby(
-        frame["icao24"].to_numpy()).diff() > pd.Timedelta(minutes=30)).sum()
+    gaps = (
+        pd.DatetimeIndex(frame["timestamp"]).to_series().groupby(frame["icao24"].to_numpy()).diff()
+        > pd.Timedelta(minutes=30)
+    ).sum()
     assert pairs <= flights.sum() <= pairs + gaps
     assert flights.sum() == {PARIS: 238, SWISS: 1244}[day]
 
 
-_ROW = st.tuples(st.sampled_from(["aaaaaa", "bbbbbb"]),
-                 st.integers(min_value=1, max_value=900),  # seconds since the last row
-                 st.sampled_from([None, "ONE", "TWO"]),
-                 st.sampled_from([True, False, False, None]))
+_ROW = st.tuples(
+    st.sampled_from(["aaaaaa", "bbbbbb"]),
+    st.integers(min_value=1, max_value=900),  # seconds since the last row
+    st.sampled_from([None, "ONE", "TWO"]),
+    st.sampled_from([True, False, False, None]),
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -406,11 +448,15 @@ def test_the_identifier_is_the_rule_whatever_the_batches(rows: list, batch: int)
     for icao24, step, callsign, ground in rows:
         t += step
         track.append((icao24, t, callsign, ground))
-    frame = frame_from_columns({
-        "record": list(range(len(track))), "raw_timestamp": [str(int(r[1])) for r in track],
-        "icao24": [r[0] for r in track], "callsign": [r[2] for r in track],
-        "on_ground": [r[3] for r in track],
-    })
+    frame = frame_from_columns(
+        {
+            "record": list(range(len(track))),
+            "raw_timestamp": [str(int(r[1])) for r in track],
+            "icao24": [r[0] for r in track],
+            "callsign": [r[2] for r in track],
+            "on_ground": [r[3] for r in track],
+        }
+    )
     rule = FlightRule(gap=pd.Timedelta(minutes=10), landed=pd.Timedelta(minutes=5))
     expected = reference_ids([(i, s, c, bool(g)) for i, s, c, g in track], rule)
     assert identify(frame, batch, rule) == expected
@@ -421,17 +467,21 @@ def snapshot(url: str) -> dict[str, list]:
     """Stored rows with their row versions (xmin), the quarantine and the ledger counts."""
     with connect(url) as conn:
         return {
-            "data": conn.execute("SELECT xmin::text, * FROM flight_data "
-                                 "ORDER BY flight_id, timestamp").fetchall(),
-            "meta": conn.execute("SELECT xmin::text, * FROM flight_metadata "
-                                 "ORDER BY flight_id").fetchall(),
+            "data": conn.execute(
+                "SELECT xmin::text, * FROM flight_data ORDER BY flight_id, timestamp"
+            ).fetchall(),
+            "meta": conn.execute(
+                "SELECT xmin::text, * FROM flight_metadata ORDER BY flight_id"
+            ).fetchall(),
             "quarantine": conn.execute(
                 "SELECT partition_day, source_file, line, byte_offset, reason, raw_record "
-                "FROM quarantine ORDER BY 1, 2, 3").fetchall(),
+                "FROM quarantine ORDER BY 1, 2, 3"
+            ).fetchall(),
             "ledger": conn.execute(
                 "SELECT partition_day, files, rows_read, rows_stored, rows_quarantined, "
                 "duplicates, min_timestamp, max_timestamp FROM partition_loads "
-                "ORDER BY 1").fetchall(),
+                "ORDER BY 1"
+            ).fetchall(),
         }
 
 
@@ -447,7 +497,8 @@ def cli_env(apache_url: str, flights_env: Path, monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.apache
 def test_both_real_days_through_flights_ingest_reconcile_and_a_second_run_changes_nothing(
-        apache_url: str, cli_env: Path) -> None:
+    apache_url: str, cli_env: Path
+) -> None:
     runner = CliRunner()
 
     def run(day: date) -> None:
@@ -458,26 +509,35 @@ def test_both_real_days_through_flights_ingest_reconcile_and_a_second_run_change
     for day in (PARIS, SWISS):
         run(day)
     first = snapshot(apache_url)
-    lines = {day: sum(data_lines(p) for p in (REAL / day.isoformat()).glob("*.csv.gz"))
-             for day in (PARIS, SWISS)}
+    lines = {
+        day: sum(data_lines(p) for p in (REAL / day.isoformat()).glob("*.csv.gz"))
+        for day in (PARIS, SWISS)
+    }
     ledger = {row[0]: row[1:6] for row in first["ledger"]}
-    assert ledger == {PARIS: (3, lines[PARIS], 284_500, 5, 0),
-                      SWISS: (17, lines[SWISS], 139_098, 0, 0)}
+    assert ledger == {
+        PARIS: (3, lines[PARIS], 284_500, 5, 0),
+        SWISS: (17, lines[SWISS], 139_098, 0, 0),
+    }
     assert len(first["data"]) == 284_500 + 139_098
     assert len(first["quarantine"]) == 5
     for _, source, line, _, reason, raw in first["quarantine"]:
         assert source.startswith("2021-10-07/states_2021-10-07-1") and line > 1
         assert reason.startswith("altitude: in_range(-2000, 80000)") and raw
     with connect(apache_url) as conn:
-        per_day = dict(conn.execute(
-            "SELECT (timestamp AT TIME ZONE 'UTC')::date, count(DISTINCT flight_id) "
-            "FROM flight_data GROUP BY 1").fetchall())
+        per_day = dict(
+            conn.execute(
+                "SELECT (timestamp AT TIME ZONE 'UTC')::date, count(DISTINCT flight_id) "
+                "FROM flight_data GROUP BY 1"
+            ).fetchall()
+        )
         mixed = conn.execute(
             "SELECT count(*) FROM flight_data d LEFT JOIN flight_metadata m USING (flight_id) "
-            "WHERE m.icao24 IS DISTINCT FROM left(d.flight_id, 6)").fetchone()
+            "WHERE m.icao24 IS DISTINCT FROM left(d.flight_id, 6)"
+        ).fetchone()
         meta = conn.execute(
             "SELECT count(*), count(*) FILTER (WHERE flight_number = callsign "
-            "AND icao24 = left(flight_id, 6)) FROM flight_metadata").fetchone()
+            "AND icao24 = left(flight_id, 6)) FROM flight_metadata"
+        ).fetchone()
     assert per_day == {PARIS: 238, SWISS: 1244}
     assert mixed == (0,)  # every point's flight belongs to the aircraft in its id
     assert meta == (238 + 1244, 238 + 1244)
@@ -491,8 +551,11 @@ def shifted_day_set(root: Path) -> dict[date, int]:
     """A multi-day set the project has never seen, from real rows: 2021-10-07 12:00-15:00
     moved to 2023-05-14 22:00 - 2023-05-15 01:00, written as OpenSky's hourly files (gzipped,
     plain, and the published .csv.tar) into the two day folders. Returns rows per day."""
-    shift = int((datetime(2023, 5, 14, 22, tzinfo=UTC)
-                 - datetime(2021, 10, 7, 12, tzinfo=UTC)).total_seconds())
+    shift = int(
+        (
+            datetime(2023, 5, 14, 22, tzinfo=UTC) - datetime(2021, 10, 7, 12, tzinfo=UTC)
+        ).total_seconds()
+    )
     counts: dict[date, int] = {}
     for i, path in enumerate(sorted((REAL / "2021-10-07").glob("*.csv.gz"))):
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -511,8 +574,10 @@ def shifted_day_set(root: Path) -> dict[date, int]:
             (folder / name).write_bytes(data)
         else:
             with tarfile.open(folder / f"{name}.tar", "w") as tar:
-                for member, content in ((f"{name}.gz", gzip.compress(data)),
-                                        ("README.txt", b"OpenSky Network\n")):
+                for member, content in (
+                    (f"{name}.gz", gzip.compress(data)),
+                    ("README.txt", b"OpenSky Network\n"),
+                ):
                     info = tarfile.TarInfo(member)
                     info.size = len(content)
                     tar.addfile(info, io.BytesIO(content))
@@ -523,7 +588,8 @@ def stored_ids(url: str) -> pd.DataFrame:
     with connect(url) as conn:
         rows = conn.execute(
             "SELECT m.icao24, d.timestamp, d.flight_id FROM flight_data d "
-            "JOIN flight_metadata m USING (flight_id) ORDER BY 1, 2").fetchall()
+            "JOIN flight_metadata m USING (flight_id) ORDER BY 1, 2"
+        ).fetchall()
     frame = pd.DataFrame(rows, columns=["icao24", "timestamp", "flight_id"])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
@@ -531,7 +597,8 @@ def stored_ids(url: str) -> pd.DataFrame:
 
 @pytest.mark.apache
 def test_a_never_seen_multi_day_set_keeps_one_id_for_flights_across_midnight(
-        apache_url: str, tmp_path: Path) -> None:
+    apache_url: str, tmp_path: Path
+) -> None:
     landing = tmp_path / "landing"
     counts = shifted_day_set(landing)
     day1, day2 = date(2023, 5, 14), date(2023, 5, 15)
@@ -542,15 +609,16 @@ def test_a_never_seen_multi_day_set_keeps_one_id_for_flights_across_midnight(
     stored = stored_ids(apache_url)
 
     # The same rows identified in one pass, with no midnight in between.
-    whole = pd.concat([f for day in (day1, day2) for f in day_frames(day, landing)],
-                      ignore_index=True)
+    whole = pd.concat(
+        [f for day in (day1, day2) for f in day_frames(day, landing)], ignore_index=True
+    )
     whole["expected"] = reference_ids(rows_of(whole))
-    joined = stored.merge(whole[["icao24", "timestamp", "expected"]],
-                          on=["icao24", "timestamp"], how="left")
+    joined = stored.merge(
+        whole[["icao24", "timestamp", "expected"]], on=["icao24", "timestamp"], how="left"
+    )
     assert len(joined) == len(stored) == counts[day1] + counts[day2] - 5
     assert (joined["flight_id"] == joined["expected"]).all()
-    across = stored.groupby("flight_id")["timestamp"].agg(
-        lambda ts: ts.dt.date.nunique() == 2)
+    across = stored.groupby("flight_id")["timestamp"].agg(lambda ts: ts.dt.date.nunique() == 2)
     # Flights seen on both sides of midnight (hour 13 and 14 of the original day): one id each.
     assert across.sum() == 32
     assert stored["flight_id"].nunique() == 238
@@ -563,48 +631,64 @@ def test_a_never_seen_multi_day_set_keeps_one_id_for_flights_across_midnight(
 
 @pytest.mark.apache
 def test_aircraft_on_the_ground_at_midnight_resume_their_ground_run(
-        apache_url: str, tmp_path: Path) -> None:
+    apache_url: str, tmp_path: Path
+) -> None:
     """Synthetic tracks across midnight, each exercising what the day resumes from."""
     midnight = int(datetime(2023, 5, 15, tzinfo=UTC).timestamp())
     tracks = {
         # airborne across midnight: one flight
         "aaaaa1": [(t, "AAA1", False) for t in every(10, -1200, 1200)],
         # lands 23:50, parked; landed 20 min later (00:10) on the next day; leaves 00:30
-        "bbbbb2": ([(t, "BBB2", False) for t in every(10, -1800, -600)]
-                   + [(t, "BBB2", True) for t in every(10, -600, 1800)]
-                   + [(t, "BBB2", False) for t in every(10, 1800, 2400)]),
+        "bbbbb2": (
+            [(t, "BBB2", False) for t in every(10, -1800, -600)]
+            + [(t, "BBB2", True) for t in every(10, -600, 1800)]
+            + [(t, "BBB2", False) for t in every(10, 1800, 2400)]
+        ),
         # first seen on the ground 23:45, a long taxi-out, airborne 00:15: one flight
-        "ccccc3": ([(t, "CCC3", True) for t in every(10, -900, 900)]
-                   + [(t, "CCC3", False) for t in every(10, 900, 1500)]),
+        "ccccc3": (
+            [(t, "CCC3", True) for t in every(10, -900, 900)]
+            + [(t, "CCC3", False) for t in every(10, 900, 1500)]
+        ),
         # lands 23:55 as DDD4; at 00:05 the crew sets DDD5: a new flight then, and only then
-        "ddddd4": ([(t, "DDD4", False) for t in every(10, -1500, -300)]
-                   + [(t, "DDD4", True) for t in every(10, -300, 300)]
-                   + [(t, "DDD5", True) for t in every(10, 300, 2700)]
-                   + [(t, "DDD5", False) for t in every(10, 2700, 3000)]),
+        "ddddd4": (
+            [(t, "DDD4", False) for t in every(10, -1500, -300)]
+            + [(t, "DDD4", True) for t in every(10, -300, 300)]
+            + [(t, "DDD5", True) for t in every(10, 300, 2700)]
+            + [(t, "DDD5", False) for t in every(10, 2700, 3000)]
+        ),
         # last seen 23:20, back at 00:00: a gap
-        "eeeee5": ([(t, "EEE5", False) for t in every(10, -3600, -2400)]
-                   + [(t, "EEE5", False) for t in every(10, 0, 600)]),
+        "eeeee5": (
+            [(t, "EEE5", False) for t in every(10, -3600, -2400)]
+            + [(t, "EEE5", False) for t in every(10, 0, 600)]
+        ),
     }
-    rows = sorted((midnight + t, icao, cs, g) for icao, track in tracks.items()
-                  for t, cs, g in track)
-    for day, part in ((date(2023, 5, 14), [r for r in rows if r[0] < midnight]),
-                      (date(2023, 5, 15), [r for r in rows if r[0] >= midnight])):
-        lines = [f"{t:.0f},{icao},47.45,8.56,{0 if g else 120},90,0,{cs},{g},False,False,"
-                 f"1000,{'' if g else 3000},,{t:.3f},{t:.3f}" for t, icao, cs, g in part]
+    rows = sorted(
+        (midnight + t, icao, cs, g) for icao, track in tracks.items() for t, cs, g in track
+    )
+    for day, part in (
+        (date(2023, 5, 14), [r for r in rows if r[0] < midnight]),
+        (date(2023, 5, 15), [r for r in rows if r[0] >= midnight]),
+    ):
+        lines = [
+            f"{t:.0f},{icao},47.45,8.56,{0 if g else 120},90,0,{cs},{g},False,False,"
+            f"1000,{'' if g else 3000},,{t:.3f},{t:.3f}"
+            for t, icao, cs, g in part
+        ]
         folder = tmp_path / day.isoformat()
         folder.mkdir()
         (folder / f"states_{day}-00.csv").write_bytes(csv_bytes(lines))
         assert ingest_partition(apache_url, day, tmp_path).rows_stored == len(lines)
     stored = stored_ids(apache_url)
-    expected = pd.DataFrame({
-        "icao24": [r[1] for r in rows],
-        "timestamp": pd.to_datetime([r[0] for r in rows], unit="s", utc=True),
-        "expected": reference_ids([(i, float(t), cs, g) for t, i, cs, g in rows]),
-    })
+    expected = pd.DataFrame(
+        {
+            "icao24": [r[1] for r in rows],
+            "timestamp": pd.to_datetime([r[0] for r in rows], unit="s", utc=True),
+            "expected": reference_ids([(i, float(t), cs, g) for t, i, cs, g in rows]),
+        }
+    )
     joined = stored.merge(expected, on=["icao24", "timestamp"])
     assert len(joined) == len(rows) and (joined["flight_id"] == joined["expected"]).all()
     starts = stored.groupby("flight_id")["timestamp"].min().sort_values()
     minutes = {f: int((t.timestamp() - midnight) // 60) for f, t in starts.items()}
     assert sorted(minutes.values()) == [-60, -30, -25, -20, -15, 0, 5, 10]
-    assert {f[:6] for f, m in minutes.items() if m in (5, 10, 0)} == {
-        "ddddd4", "bbbbb2", "eeeee5"}
+    assert {f[:6] for f, m in minutes.items() if m in (5, 10, 0)} == {"ddddd4", "bbbbb2", "eeeee5"}

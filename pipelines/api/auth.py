@@ -58,5 +58,8 @@ class BearerTokenInterceptor(grpc.ServerInterceptor):
             return handler
         # The rejection must have the same shape (streaming or not) as the method it replaces.
         kind = _HANDLER_KINDS[(handler.request_streaming, handler.response_streaming)]
-        return kind(_reject, request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer)
+        return kind(
+            _reject,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

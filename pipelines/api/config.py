@@ -94,8 +94,9 @@ class ApiConfig:
             max_list_window=timedelta(days=_int("FLIGHTS_API_MAX_LIST_DAYS", 31, 1, 3660)),
             query_timeout=float(_int("FLIGHTS_API_QUERY_TIMEOUT", 30, 1, 3600)),
             grace=float(_int("FLIGHTS_API_GRACE", 10, 0, 3600)),
-            max_message_bytes=_int("FLIGHTS_API_MAX_MESSAGE_BYTES", 16 * 1024 * 1024,
-                                   1024 * 1024, 1024 * 1024 * 1024),
+            max_message_bytes=_int(
+                "FLIGHTS_API_MAX_MESSAGE_BYTES", 16 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024
+            ),
             max_concurrent_rpcs=_int("FLIGHTS_API_MAX_CONCURRENT_RPCS", 256, 1, 100_000),
             prepare=bool(_int("FLIGHTS_API_PREPARE", 1, 0, 1)),
         )

@@ -90,12 +90,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _rpc(method: F) -> F:
     """Maps what an RPC raises to a status; streams are generators and are wrapped as such."""
     if inspect.isgeneratorfunction(method):
+
         @functools.wraps(method)
         def stream(self: Any, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             try:
                 yield from method(self, request, context)
             except Exception as exc:
                 _abort(context, exc, method.__name__)
+
         return stream  # type: ignore[return-value]
 
     @functools.wraps(method)
@@ -104,13 +106,23 @@ def _rpc(method: F) -> F:
             return method(self, request, context)
         except Exception as exc:
             _abort(context, exc, method.__name__)
+
     return unary  # type: ignore[return-value]
 
 
 def _summary(meta: FlightMeta | FlightListing, **totals: Any) -> flight_pb2.FlightSummary:
-    fields: dict[str, Any] = {name: getattr(meta, name) or "" for name in (
-        "flight_id", "airline", "flight_number", "departure_airport", "arrival_airport",
-        "icao24", "callsign")}
+    fields: dict[str, Any] = {
+        name: getattr(meta, name) or ""
+        for name in (
+            "flight_id",
+            "airline",
+            "flight_number",
+            "departure_airport",
+            "arrival_airport",
+            "icao24",
+            "callsign",
+        )
+    }
     return flight_pb2.FlightSummary(**fields, **totals)
 
 
@@ -131,8 +143,11 @@ class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
         self, context: grpc.ServicerContext, cancellation: Cancellation
     ) -> AbstractContextManager[FlightReads]:
         remaining = context.time_remaining()
-        timeout = self._config.query_timeout if remaining is None else min(
-            remaining, self._config.query_timeout)
+        timeout = (
+            self._config.query_timeout
+            if remaining is None
+            else min(remaining, self._config.query_timeout)
+        )
         if timeout <= 0:
             raise Failure(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline has passed")
         return self._store.reading(timeout=timeout, cancellation=cancellation)
@@ -152,13 +167,15 @@ class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
         window's raw points are gone (retention)."""
         raw = reads.track(Source.RAW, q.flight_id, q.window, limit=q.limit + 1)
         if 0 < len(raw) <= q.limit:
-            return encode_track(raw, meta, resolution=flight_pb2.RESOLUTION_RAW,
-                                stored_points=len(raw))
+            return encode_track(
+                raw, meta, resolution=flight_pb2.RESOLUTION_RAW, stored_points=len(raw)
+            )
         if len(raw) > q.limit:
             _, reports = reads.count(Source.RAW, q.flight_id, q.window)
             even = reads.track_even(Source.RAW, q.flight_id, q.window, points=q.limit)
-            return encode_track(even, meta, resolution=flight_pb2.RESOLUTION_EVEN,
-                                stored_points=reports)
+            return encode_track(
+                even, meta, resolution=flight_pb2.RESOLUTION_EVEN, stored_points=reports
+            )
         minutes, reports = reads.count(Source.MINUTES, q.flight_id, q.window)
         if minutes == 0:
             if not reads.known(q.flight_id):
@@ -168,8 +185,9 @@ class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
             track = reads.track(Source.MINUTES, q.flight_id, q.window, limit=q.limit)
         else:
             track = reads.track_even(Source.MINUTES, q.flight_id, q.window, points=q.limit)
-        return encode_track(track, meta, resolution=flight_pb2.RESOLUTION_MINUTE,
-                            stored_points=reports)
+        return encode_track(
+            track, meta, resolution=flight_pb2.RESOLUTION_MINUTE, stored_points=reports
+        )
 
     @_rpc
     def StreamFlightData(
@@ -209,8 +227,12 @@ class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
         token = validation.page_token(q.query, page[-1]) if len(rows) > q.page_size else ""
         return flight_pb2.ListFlightsResponse(
             flights=[
-                _summary(r, first_seen=to_timestamp(r.first_seen),
-                         last_seen=to_timestamp(r.last_seen), points=r.points)
+                _summary(
+                    r,
+                    first_seen=to_timestamp(r.first_seen),
+                    last_seen=to_timestamp(r.last_seen),
+                    points=r.points,
+                )
                 for r in page
             ],
             next_page_token=token,
@@ -228,8 +250,10 @@ class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
                 raise Failure(grpc.StatusCode.NOT_FOUND, f"flight {flight_id!r} not found")
         totals: dict[str, Any] = {"points": sum(d.points for d in days)}
         if days:
-            totals |= {"first_seen": to_timestamp(days[0].first_seen),
-                       "last_seen": to_timestamp(days[-1].last_seen)}
+            totals |= {
+                "first_seen": to_timestamp(days[0].first_seen),
+                "last_seen": to_timestamp(days[-1].last_seen),
+            }
         return flight_pb2.GetFlightSummaryResponse(
             flight=_summary(meta, **totals),
             days=[
@@ -241,8 +265,11 @@ class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
                     max_altitude=d.max_altitude,
                     max_airspeed=d.max_airspeed,
                     bounding_box=flight_pb2.BoundingBox(
-                        min_latitude=d.min_latitude, min_longitude=d.min_longitude,
-                        max_latitude=d.max_latitude, max_longitude=d.max_longitude),
+                        min_latitude=d.min_latitude,
+                        min_longitude=d.min_longitude,
+                        max_latitude=d.max_latitude,
+                        max_longitude=d.max_longitude,
+                    ),
                 )
                 for d in days
             ],
@@ -259,11 +286,16 @@ def service_handler(servicer: FlightDataServicer) -> grpc.GenericRpcHandler:
             serializer: Callable[[Any], bytes] = serialize_response
         else:
             serializer = message_factory.GetMessageClass(method.output_type).SerializeToString
-        kind = (grpc.unary_stream_rpc_method_handler if method.server_streaming
-                else grpc.unary_unary_rpc_method_handler)
-        handlers[method.name] = kind(getattr(servicer, method.name),
-                                     request_deserializer=request_class.FromString,
-                                     response_serializer=serializer)
+        kind = (
+            grpc.unary_stream_rpc_method_handler
+            if method.server_streaming
+            else grpc.unary_unary_rpc_method_handler
+        )
+        handlers[method.name] = kind(
+            getattr(servicer, method.name),
+            request_deserializer=request_class.FromString,
+            response_serializer=serializer,
+        )
     return grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)
 
 
@@ -286,21 +318,28 @@ def _credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
     if config.tls_cert is None or config.tls_key is None:
         return None
     return grpc.ssl_server_credentials(
-        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
+    )
 
 
 def start(config: ApiConfig) -> RunningServer:
     """Opens the pool, checks the store can be read, binds, starts; raises when it cannot."""
-    store = FlightStore.open(config.database_url, min_size=min(2, config.pool_size),
-                             max_size=config.pool_size, role=config.db_role,
-                             prepare=config.prepare, wait_timeout=10)
+    store = FlightStore.open(
+        config.database_url,
+        min_size=min(2, config.pool_size),
+        max_size=config.pool_size,
+        role=config.db_role,
+        prepare=config.prepare,
+        wait_timeout=10,
+    )
     try:
         with store.reading(timeout=10) as reads:
             reads.check()
         credentials = _credentials(config)
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=config.workers,
-                                       thread_name_prefix="flights-api"),
+            futures.ThreadPoolExecutor(
+                max_workers=config.workers, thread_name_prefix="flights-api"
+            ),
             interceptors=[BearerTokenInterceptor(config.tokens)] if config.tokens else None,
             options=[
                 ("grpc.max_send_message_length", config.max_message_bytes),
@@ -316,11 +355,15 @@ def start(config: ApiConfig) -> RunningServer:
         )
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
-            (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+            (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
         address = f"{config.host}:{config.port}"
         try:
-            port = (server.add_secure_port(address, credentials) if credentials
-                    else server.add_insecure_port(address))
+            port = (
+                server.add_secure_port(address, credentials)
+                if credentials
+                else server.add_insecure_port(address)
+            )
         except RuntimeError as exc:
             raise OSError(f"cannot listen on {address}: {exc}") from None
         server.start()

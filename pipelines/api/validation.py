@@ -55,8 +55,7 @@ def flight_id(value: str) -> str:
     if not value:
         raise BadRequest("flight_id is required")
     if len(value) > MAX_FLIGHT_ID:
-        raise BadRequest(f"flight_id is {len(value)} characters long; the limit is "
-                         f"{MAX_FLIGHT_ID}")
+        raise BadRequest(f"flight_id is {len(value)} characters long; the limit is {MAX_FLIGHT_ID}")
     if not value.isprintable():
         raise BadRequest("flight_id has control characters")
     return value
@@ -81,8 +80,9 @@ def to_timestamp(value: datetime) -> Timestamp:
 def window(message: Message) -> Window:
     start, end = _time(message, "start_time"), _time(message, "end_time")
     if start is not None and end is not None and start >= end:
-        raise BadRequest(f"start_time ({start.isoformat()}) must be before end_time "
-                         f"({end.isoformat()})")
+        raise BadRequest(
+            f"start_time ({start.isoformat()}) must be before end_time ({end.isoformat()})"
+        )
     return Window(start or OPEN_START, end or OPEN_END)
 
 
@@ -97,8 +97,9 @@ def _limit(value: int, name: str, *, default: int, maximum: int) -> int:
 def track(request: flight_pb2.FlightDataRequest, config: ApiConfig) -> TrackQuery:
     hint = "; StreamFlightData sends whole tracks in pages"
     try:
-        limit = _limit(request.max_points, "max_points", default=config.max_points,
-                       maximum=config.max_points)
+        limit = _limit(
+            request.max_points, "max_points", default=config.max_points, maximum=config.max_points
+        )
     except BadRequest as exc:
         raise BadRequest(f"{exc}{hint}") from None
     return TrackQuery(flight_id(request.flight_id), window(request), limit)
@@ -106,9 +107,12 @@ def track(request: flight_pb2.FlightDataRequest, config: ApiConfig) -> TrackQuer
 
 def stream(request: flight_pb2.StreamFlightDataRequest, config: ApiConfig) -> TrackQuery:
     # A page is one message, like GetFlightData's response: the same limit applies.
-    size = _limit(request.page_size, "page_size",
-                  default=min(config.stream_page_size, config.max_points),
-                  maximum=config.max_points)
+    size = _limit(
+        request.page_size,
+        "page_size",
+        default=min(config.stream_page_size, config.max_points),
+        maximum=config.max_points,
+    )
     return TrackQuery(flight_id(request.flight_id), window(request), size)
 
 
@@ -123,10 +127,12 @@ def _box(request: flight_pb2.ListFlightsRequest) -> BoundingBox | None:
         return None
     b = request.bounding_box
     box = BoundingBox(b.min_latitude, b.min_longitude, b.max_latitude, b.max_longitude)
-    for name, value, limit in (("min_latitude", box.min_latitude, 90),
-                               ("max_latitude", box.max_latitude, 90),
-                               ("min_longitude", box.min_longitude, 180),
-                               ("max_longitude", box.max_longitude, 180)):
+    for name, value, limit in (
+        ("min_latitude", box.min_latitude, 90),
+        ("max_latitude", box.max_latitude, 90),
+        ("min_longitude", box.min_longitude, 180),
+        ("max_longitude", box.max_longitude, 180),
+    ):
         if not (math.isfinite(value) and -limit <= value <= limit):
             raise BadRequest(f"bounding_box.{name} must be from -{limit} to {limit}, got {value}")
     if box.min_latitude > box.max_latitude:
@@ -147,8 +153,12 @@ def flights(request: flight_pb2.ListFlightsRequest, config: ApiConfig) -> ListQu
         arrival_airport=_text(request.arrival_airport, "arrival_airport", MAX_AIRPORT),
         box=_box(request),
     )
-    size = _limit(request.page_size, "page_size", default=config.list_page_size,
-                  maximum=config.max_list_page_size)
+    size = _limit(
+        request.page_size,
+        "page_size",
+        default=config.list_page_size,
+        maximum=config.max_list_page_size,
+    )
     after = read_page_token(request.page_token, query) if request.page_token else None
     return ListQuery(query, after, size)
 

@@ -29,8 +29,13 @@ _SECONDS = np.arange(86_400)
 _COLON = np.full((86_400, 1), ord(":"), dtype=np.uint8)
 # "HH:MM:SS" for every second of a day, looked up instead of computed per point.
 _CLOCK = np.concatenate(
-    [_DIGIT_PAIRS[_SECONDS // 3600], _COLON, _DIGIT_PAIRS[_SECONDS // 60 % 60], _COLON,
-     _DIGIT_PAIRS[_SECONDS % 60]],
+    [
+        _DIGIT_PAIRS[_SECONDS // 3600],
+        _COLON,
+        _DIGIT_PAIRS[_SECONDS // 60 % 60],
+        _COLON,
+        _DIGIT_PAIRS[_SECONDS % 60],
+    ],
     axis=1,
 )
 
@@ -153,8 +158,9 @@ def _add_points(pieces: _Pieces, track: Track) -> None:
     known = ~np.isnan(track.track)
     pieces.add_field(_tag("track", _FIXED32), _fixed(track.track, "<f4"), np.full(n, 4), known)
     known = ~np.isnan(track.vertical_rate)
-    pieces.add_field(_tag("vertical_rate", _VARINT), *_varints(_integers(track.vertical_rate)),
-                     known)
+    pieces.add_field(
+        _tag("vertical_rate", _VARINT), *_varints(_integers(track.vertical_rate)), known
+    )
     known = ~np.isnan(track.on_ground)
     ground = _integers(track.on_ground).astype(np.uint8)[:, None]
     pieces.add_field(_tag("on_ground", _VARINT), ground, np.ones(n, dtype=np.int64), known)

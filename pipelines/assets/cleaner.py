@@ -137,7 +137,7 @@ defs = dg.Definitions(
             hour_of_day=3,
             minute_of_hour=15,
             description="Every day at 03:15 UTC, enforce retention for yesterday. Off until "
-                        "an operator turns it on, like the ingest schedule and sensor.",
+            "an operator turns it on, like the ingest schedule and sensor.",
         )
     ],
 )

@@ -5,7 +5,6 @@ checks run in the same step from the counts it just produced, so they always des
 partition that was written.
 """
 
-
 import json
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -21,21 +20,36 @@ from pipelines.warehouse.ingest_checks import duplicate_keys
 
 WRITE_POOL = "flight_store_writes"
 
-COLUMN_SCHEMA = dg.TableSchema(columns=[
-    dg.TableColumn(name, str(column.dtype), description=column.description or "",
-                   constraints=dg.TableColumnConstraints(nullable=column.nullable,
-                                                         other=[str(c) for c in column.checks]))
-    for name, column in POSITION_SCHEMA.columns.items()
-])
+COLUMN_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn(
+            name,
+            str(column.dtype),
+            description=column.description or "",
+            constraints=dg.TableColumnConstraints(
+                nullable=column.nullable, other=[str(c) for c in column.checks]
+            ),
+        )
+        for name, column in POSITION_SCHEMA.columns.items()
+    ]
+)
 
 CHECKS = [
-    dg.AssetCheckSpec("rows_reconcile", asset="flight_data", blocking=True,
-                      description="Rows read = rows stored + rows quarantined + exact "
-                                  "duplicates, for the partition just written."),
-    dg.AssetCheckSpec("reject_rate", asset="flight_data", blocking=True,
-                      description="Share of quarantined rows stays under the configured "
-                                  "threshold (FLIGHTS_MAX_REJECT_RATE); above it downstream "
-                                  "aggregates wait for an operator."),
+    dg.AssetCheckSpec(
+        "rows_reconcile",
+        asset="flight_data",
+        blocking=True,
+        description="Rows read = rows stored + rows quarantined + exact "
+        "duplicates, for the partition just written.",
+    ),
+    dg.AssetCheckSpec(
+        "reject_rate",
+        asset="flight_data",
+        blocking=True,
+        description="Share of quarantined rows stays under the configured "
+        "threshold (FLIGHTS_MAX_REJECT_RATE); above it downstream "
+        "aggregates wait for an operator.",
+    ),
 ]
 
 
@@ -51,37 +65,48 @@ def _points_per_hour(report: PartitionReport) -> str:
     if not report.points_per_hour:
         return "No points stored."
     lines = ["| hour (UTC) | points |", "|---|---:|"]
-    lines += [f"| {hour:%Y-%m-%d %H:00} | {n} |"
-              for hour, n in sorted(report.points_per_hour.items())]
+    lines += [
+        f"| {hour:%Y-%m-%d %H:00} | {n} |" for hour, n in sorted(report.points_per_hour.items())
+    ]
     return "\n".join(lines)
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            "flight_data", group_name="flights", kinds={"timescaledb"},
+            "flight_data",
+            group_name="flights",
+            kinds={"timescaledb"},
             description="Position reports (hypertable, one-day chunks): one row per flight "
-                        "and instant, altitude in feet and speed in knots.",
+            "and instant, altitude in feet and speed in knots.",
             metadata={"dagster/column_schema": COLUMN_SCHEMA},
-            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48),
-                                                            warn_window=timedelta(hours=30)),
+            freshness_policy=dg.FreshnessPolicy.time_window(
+                fail_window=timedelta(hours=48), warn_window=timedelta(hours=30)
+            ),
         ),
-        dg.AssetSpec("flight_metadata", group_name="flights", kinds={"timescaledb"},
-                     description="One row per flight: airline, flight number, airports, "
-                                 "aircraft address and callsign; later drops fill gaps."),
+        dg.AssetSpec(
+            "flight_metadata",
+            group_name="flights",
+            kinds={"timescaledb"},
+            description="One row per flight: airline, flight number, airports, "
+            "aircraft address and callsign; later drops fill gaps.",
+        ),
     ],
     check_specs=CHECKS,
     partitions_def=DAILY,
     pool=WRITE_POOL,
     can_subset=False,
 )
-def ingest_drops(context: dg.AssetExecutionContext, flight_store: FlightStore,
-                 landing: LandingZone) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+def ingest_drops(
+    context: dg.AssetExecutionContext, flight_store: FlightStore, landing: LandingZone
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Decode, validate and store every drop of the partition's day, atomically."""
     day = date.fromisoformat(context.partition_key)
     try:
         report = ingest_partition(
-            flight_store.database_url, day, landing.path,
+            flight_store.database_url,
+            day,
+            landing.path,
             progress=lambda done, rows: context.log.debug(f"{rows} rows read, {done} bytes"),
         )
     except psycopg.OperationalError as exc:
@@ -90,7 +115,8 @@ def ingest_drops(context: dg.AssetExecutionContext, flight_store: FlightStore,
         raise dg.RetryRequested(max_retries=3, seconds_to_wait=5) from exc
     context.log.info(
         f"{day}: {report.files} files, {report.rows_read} read, {report.rows_stored} stored, "
-        f"{report.rows_quarantined} quarantined, {report.duplicates} duplicates")
+        f"{report.rows_quarantined} quarantined, {report.duplicates} duplicates"
+    )
     counts = {
         "files": report.files,
         "rows_read": report.rows_read,
@@ -98,37 +124,51 @@ def ingest_drops(context: dg.AssetExecutionContext, flight_store: FlightStore,
         "rows_quarantined": report.rows_quarantined,
         "duplicates": report.duplicates,
     }
-    yield dg.MaterializeResult(asset_key="flight_data", metadata={
-        **counts,
-        "flights": report.flights,
-        "seconds": round(report.seconds, 3),
-        "rows_per_second": round(report.rows_per_second),
-        "first_point": str(report.min_timestamp),
-        "last_point": str(report.max_timestamp),
-        "reject_reasons": dg.MetadataValue.md(_reasons_table(report)),
-        "points_per_hour": dg.MetadataValue.md(_points_per_hour(report)),
-        "dagster/row_count": report.rows_stored,
-        "dagster/column_schema": COLUMN_SCHEMA,
-    })
-    yield dg.MaterializeResult(asset_key="flight_metadata",
-                               metadata={"flights": report.flights})
+    yield dg.MaterializeResult(
+        asset_key="flight_data",
+        metadata={
+            **counts,
+            "flights": report.flights,
+            "seconds": round(report.seconds, 3),
+            "rows_per_second": round(report.rows_per_second),
+            "first_point": str(report.min_timestamp),
+            "last_point": str(report.max_timestamp),
+            "reject_reasons": dg.MetadataValue.md(_reasons_table(report)),
+            "points_per_hour": dg.MetadataValue.md(_points_per_hour(report)),
+            "dagster/row_count": report.rows_stored,
+            "dagster/column_schema": COLUMN_SCHEMA,
+        },
+    )
+    yield dg.MaterializeResult(asset_key="flight_metadata", metadata={"flights": report.flights})
     yield dg.AssetCheckResult(
-        check_name="rows_reconcile", asset_key="flight_data", passed=report.reconciles,
-        metadata={**counts, "equation": "read = stored + quarantined + duplicates"})
+        check_name="rows_reconcile",
+        asset_key="flight_data",
+        passed=report.reconciles,
+        metadata={**counts, "equation": "read = stored + quarantined + duplicates"},
+    )
     yield dg.AssetCheckResult(
-        check_name="reject_rate", asset_key="flight_data",
+        check_name="reject_rate",
+        asset_key="flight_data",
         passed=report.reject_rate <= landing.max_reject_rate,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"reject_rate": round(report.reject_rate, 6),
-                  "threshold": landing.max_reject_rate,
-                  "reasons": json.dumps(dict(report.reject_reasons.most_common(10)))})
+        metadata={
+            "reject_rate": round(report.reject_rate, 6),
+            "threshold": landing.max_reject_rate,
+            "reasons": json.dumps(dict(report.reject_reasons.most_common(10))),
+        },
+    )
 
 
-@dg.asset_check(asset="flight_data", partitions_def=DAILY, pool=WRITE_POOL,
-                description="No (flight_id, timestamp) is stored twice in the window the "
-                            "partition touched (a scan of that window, run after the load).")
-def unique_keys(context: dg.AssetCheckExecutionContext,
-                flight_store: FlightStore) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset="flight_data",
+    partitions_def=DAILY,
+    pool=WRITE_POOL,
+    description="No (flight_id, timestamp) is stored twice in the window the "
+    "partition touched (a scan of that window, run after the load).",
+)
+def unique_keys(
+    context: dg.AssetCheckExecutionContext, flight_store: FlightStore
+) -> dg.AssetCheckResult:
     day = date.fromisoformat(context.partition_key)
     with flight_store.connection() as conn:
         repeated = duplicate_keys(conn, day)
@@ -140,14 +180,16 @@ ingest_job = dg.define_asset_job(
     # The day's aggregates refresh in the same run, after the blocking checks pass.
     selection=dg.AssetSelection.assets(ingest_drops, "flight_aggregates"),
     description="Ingest one drop day (a partition) or a range of them (a backfill), then "
-                "refresh the aggregates over the window it touched.",
+    "refresh the aggregates over the window it touched.",
     # Three short steps in a row: one process per run, not one per step, halves a run's
     # start-up cost; days still run in parallel as separate runs.
     executor_def=dg.in_process_executor,
 )
 
 daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
-    ingest_job, hour_of_day=1, minute_of_hour=15,
+    ingest_job,
+    hour_of_day=1,
+    minute_of_hour=15,
     description="Every day at 01:15 UTC, ingest yesterday's drops.",
 )
 

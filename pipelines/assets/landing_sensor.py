@@ -4,7 +4,6 @@ The cursor maps each day folder to a fingerprint of its files (names, sizes, mod
 times), so an unchanged day is never requested twice and a rewritten file is noticed.
 """
 
-
 import json
 from datetime import date
 
@@ -23,12 +22,16 @@ def _day(name: str) -> date | None:
         return None
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=60,
-           description="Requests an ingest run for every landing-zone day whose files are "
-                       "new or changed since the last request. Off until an operator turns "
-                       "it on (UI, Automation), like the daily schedule.")
-def landing_zone_sensor(context: dg.SensorEvaluationContext,
-                        landing: LandingZone) -> dg.SensorResult:
+@dg.sensor(
+    job=ingest_job,
+    minimum_interval_seconds=60,
+    description="Requests an ingest run for every landing-zone day whose files are "
+    "new or changed since the last request. Off until an operator turns "
+    "it on (UI, Automation), like the daily schedule.",
+)
+def landing_zone_sensor(
+    context: dg.SensorEvaluationContext, landing: LandingZone
+) -> dg.SensorResult:
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     valid = set(DAILY.get_partition_keys())
     requests, skipped = [], []
@@ -43,8 +46,9 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext,
         if seen.get(folder.name) == fingerprint:
             continue
         seen[folder.name] = fingerprint
-        requests.append(dg.RunRequest(partition_key=folder.name,
-                                      run_key=f"{folder.name}:{fingerprint}"))
+        requests.append(
+            dg.RunRequest(partition_key=folder.name, run_key=f"{folder.name}:{fingerprint}")
+        )
     if skipped:
         context.log.warning(f"ignored folders that are not a partition day: {skipped[:10]}")
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))

@@ -65,12 +65,19 @@ def ingest_days(url: str, landing: Path, console: Console) -> list[DayOutcome]:
     loaded = _loaded_fingerprints(url)
     todo = [d for d in days if loaded.get(d) != partition_fingerprint(files[d])]
     results = {day: ok for day, ok, _ in run_ingest(todo, console)} if todo else {}
-    return [DayOutcome(d, len(files[d]), "unchanged" if d not in results
-                       else "ingested" if results[d] else "FAILED") for d in days]
+    return [
+        DayOutcome(
+            d,
+            len(files[d]),
+            "unchanged" if d not in results else "ingested" if results[d] else "FAILED",
+        )
+        for d in days
+    ]
 
 
 def _store_report(url: str) -> dict[str, int]:
     with connect(url) as conn:
+
         def one(query: str) -> int:
             row = conn.execute(query).fetchone()  # type: ignore[arg-type]
             return int(row[0]) if row and row[0] is not None else 0
@@ -94,10 +101,12 @@ def _cleaner_dry_run(url: str) -> str:
     today = datetime.now(UTC).date()
     with connect(url, autocommit=True) as conn:
         report = clean(conn, today, retention_settings.retention_policy(), dry_run=True)
-    return (f"dry run as of {today}: would drop {len(report.raw_chunks)} raw chunks "
-            f"({report.raw_bytes / 2**20:,.1f} MiB) older than {report.raw_horizon:%Y-%m-%d}, "
-            f"{len(report.aggregate_chunks)} aggregate chunks, "
-            f"{report.quarantine_rows} quarantined rows")
+    return (
+        f"dry run as of {today}: would drop {len(report.raw_chunks)} raw chunks "
+        f"({report.raw_bytes / 2**20:,.1f} MiB) older than {report.raw_horizon:%Y-%m-%d}, "
+        f"{len(report.aggregate_chunks)} aggregate chunks, "
+        f"{report.quarantine_rows} quarantined rows"
+    )
 
 
 def _sample_track(url: str) -> Table:
@@ -107,19 +116,21 @@ def _sample_track(url: str) -> Table:
 
     running = start(ApiConfig(database_url=url, port=0))
     try:
-        response = get_track(Connection(f"127.0.0.1:{running.port}"), SAMPLE_FLIGHT,
-                             max_points=8)
+        response = get_track(Connection(f"127.0.0.1:{running.port}"), SAMPLE_FLIGHT, max_points=8)
     finally:
         running.stop(grace=1)
     first = response.data[0]
-    table = Table(title=f"GetFlightData {SAMPLE_FLIGHT} over gRPC: {first.airline} "
-                        f"{first.flight_number} {first.departure_airport}→"
-                        f"{first.arrival_airport} (8 of its points)")
+    table = Table(
+        title=f"GetFlightData {SAMPLE_FLIGHT} over gRPC: {first.airline} "
+        f"{first.flight_number} {first.departure_airport}→"
+        f"{first.arrival_airport} (8 of its points)"
+    )
     for column in ("timestamp", "latitude", "longitude", "altitude ft", "airspeed kt"):
         table.add_column(column, justify="right")
     for p in response.data:
-        table.add_row(p.timestamp, f"{p.latitude:.4f}", f"{p.longitude:.4f}", str(p.altitude),
-                      str(p.airspeed))
+        table.add_row(
+            p.timestamp, f"{p.latitude:.4f}", f"{p.longitude:.4f}", str(p.altitude), str(p.airspeed)
+        )
     return table
 
 
@@ -134,9 +145,11 @@ def run_demo(console: Console) -> bool:
     url = settings.database_url()
     with connect(url) as conn:
         applied = migrate(conn)
-    console.print(f"database {settings.redact(url)}: "
-                  f"{len(applied)} migrations applied" if applied else
-                  f"database {settings.redact(url)}: schema up to date")
+    console.print(
+        f"database {settings.redact(url)}: {len(applied)} migrations applied"
+        if applied
+        else f"database {settings.redact(url)}: schema up to date"
+    )
     outcomes = ingest_days(url, landing, console)
     days = Table(title="drop days")
     days.add_column("day")
@@ -155,5 +168,6 @@ def run_demo(console: Console) -> bool:
     console.print(_sample_track(url))
     console.print(
         "Dagster UI on the same instance (runs, materializations, checks):\n"
-        "  .venv/bin/flights ui      then open http://127.0.0.1:3000")
+        "  .venv/bin/flights ui      then open http://127.0.0.1:3000"
+    )
     return all(o.action != "FAILED" for o in outcomes)

@@ -15,8 +15,7 @@ from pipelines import settings
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import migrate
 
-SUMMARY_FIELDS = ("files", "rows_read", "rows_stored", "rows_quarantined", "duplicates",
-                  "seconds")
+SUMMARY_FIELDS = ("files", "rows_read", "rows_stored", "rows_quarantined", "duplicates", "seconds")
 
 
 # Dagster's per-event debug lines would bury the summary; the UI keeps the full log.
@@ -41,16 +40,27 @@ def run_ingest(days: list[date], console: Console) -> list[tuple[date, bool, dic
 
     job = defs.resolve_job_def("ingest_job")
     results = []
-    with dg.DagsterInstance.get() as instance, Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total} days"), TimeElapsedColumn(),
-        console=console, transient=True,
-    ) as progress:
+    with (
+        dg.DagsterInstance.get() as instance,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} days"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress,
+    ):
         task = progress.add_task("ingesting", total=len(days))
         for day in days:
             progress.update(task, description=f"ingesting {day}")
-            result = job.execute_in_process(partition_key=day.isoformat(), instance=instance,
-                                            raise_on_error=False, run_config=QUIET)
+            result = job.execute_in_process(
+                partition_key=day.isoformat(),
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET,
+            )
             metadata: dict = {}
             for event in result.get_asset_materialization_events():
                 if event.asset_key.to_user_string() == "flight_data":
@@ -62,12 +72,24 @@ def run_ingest(days: list[date], console: Console) -> list[tuple[date, bool, dic
 
 
 @click.command("ingest")
-@click.option("--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]),
-              help="First drop day (YYYY-MM-DD).")
-@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]),
-              help="Last drop day, inclusive (default: --from).")
-@click.option("--landing", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Landing zone root (default: FLIGHTS_LANDING_ROOT).")
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First drop day (YYYY-MM-DD).",
+)
+@click.option(
+    "--to",
+    "end",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Last drop day, inclusive (default: --from).",
+)
+@click.option(
+    "--landing",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Landing zone root (default: FLIGHTS_LANDING_ROOT).",
+)
 def ingest(start: datetime, end: datetime | None, landing: Path | None) -> None:
     """Ingest the drops of each day in a range through the Dagster ingest job."""
     if landing is not None:
@@ -81,14 +103,18 @@ def ingest(start: datetime, end: datetime | None, landing: Path | None) -> None:
     table = Table(title=f"ingest {days[0]} .. {days[-1]}")
     table.add_column("day")
     for name in SUMMARY_FIELDS:
-        table.add_column(name.replace("rows_", "").replace("quarantined", "quar."),
-                         justify="right")
+        table.add_column(name.replace("rows_", "").replace("quarantined", "quar."), justify="right")
     table.add_column("status")
     for day, ok, meta in results:
-        table.add_row(str(day), *(str(meta.get(name, "-")) for name in SUMMARY_FIELDS),
-                      "ok" if ok else "FAILED")
+        table.add_row(
+            str(day),
+            *(str(meta.get(name, "-")) for name in SUMMARY_FIELDS),
+            "ok" if ok else "FAILED",
+        )
     console.print(table)
     failed = [str(day) for day, ok, _ in results if not ok]
     if failed:
-        raise IngestFailed(f"{len(failed)} day(s) failed or failed a check: "
-                           f"{', '.join(failed)} (see the run in the Dagster UI)")
+        raise IngestFailed(
+            f"{len(failed)} day(s) failed or failed a check: "
+            f"{', '.join(failed)} (see the run in the Dagster UI)"
+        )

@@ -88,8 +88,16 @@ def migrate_command() -> None:
 def ui(port: int) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's instance."""
     settings.export_defaults()
-    command = [sys.executable, "-m", "dagster", "dev", "-w",
-               str(settings.PROJECT_ROOT / "workspace.yaml"), "-p", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(settings.PROJECT_ROOT / "workspace.yaml"),
+        "-p",
+        str(port),
+    ]
     click.echo(f"Dagster UI on http://127.0.0.1:{port}  (DAGSTER_HOME={settings.dagster_home()})")
     os.execv(sys.executable, command)  # noqa: S606 - fixed argv, no shell
 

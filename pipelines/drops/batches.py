@@ -13,11 +13,24 @@ import pyarrow.compute as pc
 # `raw_timestamp` keeps the text for the quarantine record; `record` is the record's number
 # in its file (line for text formats, message for protobuf) and `byte_offset` its position.
 POSITION_COLUMNS = (
-    "flight_id", "timestamp", "latitude", "longitude", "altitude", "airspeed",
-    "track", "vertical_rate", "on_ground", "squawk",
+    "flight_id",
+    "timestamp",
+    "latitude",
+    "longitude",
+    "altitude",
+    "airspeed",
+    "track",
+    "vertical_rate",
+    "on_ground",
+    "squawk",
 )
 METADATA_COLUMNS = (
-    "airline", "flight_number", "departure_airport", "arrival_airport", "icao24", "callsign",
+    "airline",
+    "flight_number",
+    "departure_airport",
+    "arrival_airport",
+    "icao24",
+    "callsign",
 )
 LOCATION_COLUMNS = ("record", "byte_offset", "raw_timestamp")
 BATCH_COLUMNS = POSITION_COLUMNS + METADATA_COLUMNS + LOCATION_COLUMNS
@@ -61,8 +74,11 @@ def parse_timestamps(raw: pd.Series) -> pd.Series:
     unparsed is tried as any ISO 8601, then as epoch seconds."""
     arrow = pa.array(raw.array, type=pa.string()) if len(raw) else pa.array([], pa.string())
     fast = pc.strptime(arrow, format=_ISO_SECONDS_Z, unit="ns", error_is_null=True)
-    parsed = pd.Series(fast.to_numpy(zero_copy_only=False), index=raw.index,
-                       dtype="datetime64[ns]").dt.tz_localize("UTC").copy()
+    parsed = (
+        pd.Series(fast.to_numpy(zero_copy_only=False), index=raw.index, dtype="datetime64[ns]")
+        .dt.tz_localize("UTC")
+        .copy()
+    )
     missing = parsed.isna() & raw.notna()
     if missing.any():
         rest = raw[missing].astype(object)
@@ -107,11 +123,22 @@ def frame_from_columns(columns: dict[str, Column]) -> pd.DataFrame:
         {
             "flight_id": _text(columns.get("flight_id"), n),
             "timestamp": parse_timestamps(raw_ts),
-            **{name: _floats(columns.get(name), n)
-               for name in ("latitude", "longitude", "altitude", "airspeed", "track",
-                            "vertical_rate")},
-            "on_ground": (pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool))
-                          if on_ground is None else pd.array(on_ground, dtype="boolean")),
+            **{
+                name: _floats(columns.get(name), n)
+                for name in (
+                    "latitude",
+                    "longitude",
+                    "altitude",
+                    "airspeed",
+                    "track",
+                    "vertical_rate",
+                )
+            },
+            "on_ground": (
+                pd.arrays.BooleanArray(np.zeros(n, bool), np.ones(n, bool))
+                if on_ground is None
+                else pd.array(on_ground, dtype="boolean")
+            ),
             "squawk": _text(columns.get("squawk"), n),
             **{name: _text(columns.get(name), n) for name in METADATA_COLUMNS},
             "record": np.asarray(columns["record"], dtype="int64"),

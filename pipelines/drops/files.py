@@ -53,8 +53,9 @@ def discover_drops(root: Path, day: date) -> list[DropFile]:
             stat = path.lstat() if path.is_symlink() else path.stat()
         except OSError:
             continue
-        found.append(DropFile(path, path.relative_to(root).as_posix(), stat.st_size,
-                              stat.st_mtime_ns))
+        found.append(
+            DropFile(path, path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns)
+        )
     return found
 
 
@@ -80,7 +81,9 @@ def _format_of(name: str) -> str | None:
 
 
 READERS: dict[str, Reader] = {
-    "protobuf": read_protobuf, "jsonl": read_jsonl, "opensky": read_opensky,
+    "protobuf": read_protobuf,
+    "jsonl": read_jsonl,
+    "opensky": read_opensky,
 }
 
 
@@ -96,13 +99,15 @@ def _open(path: Path) -> BinaryIO:
     return raw
 
 
-def read_drop(drop: DropFile, root: Path, batch_rows: int = DEFAULT_BATCH_ROWS
-              ) -> Iterator[DropBatch]:
+def read_drop(
+    drop: DropFile, root: Path, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> Iterator[DropBatch]:
     """Decode one file into batches; whatever cannot be read is yielded as rejects."""
     fmt = _format_of(drop.name)
     if fmt is None:
-        yield _file_reject(drop, "unknown drop format (expected *.pb, *.jsonl or states_*.csv, "
-                                 "optionally gzipped)")
+        yield _file_reject(
+            drop, "unknown drop format (expected *.pb, *.jsonl or states_*.csv, optionally gzipped)"
+        )
         return
     try:
         resolved = drop.path.resolve(strict=True)
@@ -128,5 +133,8 @@ def read_drop(drop: DropFile, root: Path, batch_rows: int = DEFAULT_BATCH_ROWS
         try:
             yield from reader(stream, drop.name, batch_rows)
         except DropReadError as exc:
-            yield DropBatch(drop.name, frame_from_columns({"record": [], "raw_timestamp": []}),
-                            [Rejected(drop.name, str(exc))])
+            yield DropBatch(
+                drop.name,
+                frame_from_columns({"record": [], "raw_timestamp": []}),
+                [Rejected(drop.name, str(exc))],
+            )

@@ -77,15 +77,17 @@ def read_jsonl(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[DropB
 
     def reset() -> None:
         columns.clear()
-        columns.update({name: [] for name in (*_NUMBERS, *_TEXTS)},
-                       raw_timestamp=[], record=[], byte_offset=[])
+        columns.update(
+            {name: [] for name in (*_NUMBERS, *_TEXTS)}, raw_timestamp=[], record=[], byte_offset=[]
+        )
         rejected.clear()
 
     reset()
     for number, offset, line in _lines(stream):
         if line is None:
-            rejected.append(Rejected(source, f"line longer than {MAX_RECORD_BYTES} bytes",
-                                     None, number, offset))
+            rejected.append(
+                Rejected(source, f"line longer than {MAX_RECORD_BYTES} bytes", None, number, offset)
+            )
             continue
         if not line.strip():
             continue

@@ -37,9 +37,24 @@ import pyarrow.csv as pacsv
 from pipelines.drops.batches import METADATA_COLUMNS, DropBatch, Rejected, frame_from_columns
 from pipelines.drops.stream import GZIP_MAGIC, DropReadError, read_chunks
 
-HEADER = ("time", "icao24", "lat", "lon", "velocity", "heading", "vertrate", "callsign",
-          "onground", "alert", "spi", "squawk", "baroaltitude", "geoaltitude",
-          "lastposupdate", "lastcontact")
+HEADER = (
+    "time",
+    "icao24",
+    "lat",
+    "lon",
+    "velocity",
+    "heading",
+    "vertrate",
+    "callsign",
+    "onground",
+    "alert",
+    "spi",
+    "squawk",
+    "baroaltitude",
+    "geoaltitude",
+    "lastposupdate",
+    "lastcontact",
+)
 
 FEET_PER_METRE = 1 / 0.3048
 KNOTS_PER_METRE_PER_SECOND = 1 / 0.514444
@@ -51,8 +66,11 @@ LATEST_TIME = 4_102_444_800
 _FLOATS = ("lat", "lon", "velocity", "heading", "vertrate", "baroaltitude")
 _TEXTS = ("time", "icao24", "callsign", "squawk")
 _READ = (*_TEXTS, *_FLOATS, "onground")
-_TYPES = {**{name: pa.float64() for name in _FLOATS},
-          **{name: pa.string() for name in _TEXTS}, "onground": pa.bool_()}
+_TYPES = {
+    **{name: pa.float64() for name in _FLOATS},
+    **{name: pa.string() for name in _TEXTS},
+    "onground": pa.bool_(),
+}
 _TRUE = ["True", "true", "TRUE", "1"]
 _FALSE = ["False", "false", "FALSE", "0"]
 _PREVIEW_CHARS = 1024
@@ -112,8 +130,10 @@ def _header(first_line: bytes) -> tuple[list[str] | None, str | None]:
     missing = [n for n in HEADER if n not in names]
     if missing or len(set(names)) != len(names):
         shown = text if len(text) <= 200 else text[:200] + "..."
-        return None, (f"not an OpenSky state-vector CSV: header {shown!r} lacks "
-                      f"{', '.join(missing) or 'unique names'} (expected {','.join(HEADER)})")
+        return None, (
+            f"not an OpenSky state-vector CSV: header {shown!r} lacks "
+            f"{', '.join(missing) or 'unique names'} (expected {','.join(HEADER)})"
+        )
     return names, None
 
 
@@ -149,7 +169,7 @@ def _read_csv(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[DropBa
                 yield DropBatch(source, frame, rejected)
             continue
         for start in range(0, len(frame), batch_rows):
-            piece = frame.iloc[start:start + batch_rows].reset_index(drop=True)
+            piece = frame.iloc[start : start + batch_rows].reset_index(drop=True)
             yield DropBatch(source, piece, rejected if start == 0 else [])
 
 
@@ -162,8 +182,9 @@ def _line_blocks(pending: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
             yield pending[:cut]
             pending = pending[cut:]
         elif len(pending) > _MAX_LINE_BYTES:
-            raise DropReadError(f"a line longer than {_MAX_LINE_BYTES} bytes; rest of file "
-                                "not read")
+            raise DropReadError(
+                f"a line longer than {_MAX_LINE_BYTES} bytes; rest of file not read"
+            )
     if pending:
         yield pending
 
@@ -176,30 +197,44 @@ class _BlockParser:
         self.source = source
         self.names = names
         self._invalid: list[tuple[int, str]] = []
-        self._read = pacsv.ReadOptions(column_names=names, use_threads=False,
-                                       block_size=32 << 20)
+        self._read = pacsv.ReadOptions(column_names=names, use_threads=False, block_size=32 << 20)
         # OpenSky never quotes: a stray quote is data, not the start of a multi-line field.
-        self._parse = pacsv.ParseOptions(quote_char=False, ignore_empty_lines=False,
-                                         invalid_row_handler=self._on_invalid)
+        self._parse = pacsv.ParseOptions(
+            quote_char=False, ignore_empty_lines=False, invalid_row_handler=self._on_invalid
+        )
         self._typed = pacsv.ConvertOptions(
-            column_types=_TYPES, include_columns=list(_READ), null_values=[""],
-            strings_can_be_null=True, true_values=_TRUE, false_values=_FALSE)
+            column_types=_TYPES,
+            include_columns=list(_READ),
+            null_values=[""],
+            strings_can_be_null=True,
+            true_values=_TRUE,
+            false_values=_FALSE,
+        )
         self._raw = pacsv.ConvertOptions(
-            column_types={name: pa.binary() for name in _READ}, include_columns=list(_READ),
-            null_values=[""], strings_can_be_null=True)
+            column_types={name: pa.binary() for name in _READ},
+            include_columns=list(_READ),
+            null_values=[""],
+            strings_can_be_null=True,
+        )
 
     def _on_invalid(self, row: pacsv.InvalidRow) -> str:
-        self._invalid.append((row.number or 0, f"expected {row.expected_columns} fields, "
-                                               f"found {row.actual_columns}"))
+        self._invalid.append(
+            (row.number or 0, f"expected {row.expected_columns} fields, found {row.actual_columns}")
+        )
         return "skip"
 
     def _table(self, block: bytes, convert: pacsv.ConvertOptions) -> pa.Table:
         self._invalid = []
-        return pacsv.read_csv(pa.py_buffer(block), read_options=self._read,
-                              parse_options=self._parse, convert_options=convert)
+        return pacsv.read_csv(
+            pa.py_buffer(block),
+            read_options=self._read,
+            parse_options=self._parse,
+            convert_options=convert,
+        )
 
-    def parse(self, block: bytes, first_line: int, first_offset: int
-              ) -> tuple[pd.DataFrame, list[Rejected]]:
+    def parse(
+        self, block: bytes, first_line: int, first_offset: int
+    ) -> tuple[pd.DataFrame, list[Rejected]]:
         problems: dict[int, list[str]] = {}  # row index in the table -> reasons
         try:
             table = self._table(block, self._typed)
@@ -224,8 +259,7 @@ class _BlockParser:
         frame = _frame(data, lines, keep)
         return frame, self._rejects(block, first_line, first_offset, sorted(rejected))
 
-    def _convert_raw(self, table: pa.Table, problems: dict[int, list[str]]
-                     ) -> dict[str, pa.Array]:
+    def _convert_raw(self, table: pa.Table, problems: dict[int, list[str]]) -> dict[str, pa.Array]:
         """Typed columns from an untyped parse; a value that does not convert (or is not
         UTF-8) becomes null and a reason for its row."""
         columns: dict[str, pa.Array] = {}
@@ -255,12 +289,14 @@ class _BlockParser:
             bad = values.isna() & series.notna()
             for i, raw in zip(np.flatnonzero(bad), series[bad], strict=True):
                 problems.setdefault(int(i), []).append(f"{name} {what}: {raw[:40]!r}")
-            columns[name] = pa.array(values.where(~bad).to_numpy(dtype=object),
-                                     type=_TYPES[name], from_pandas=True)
+            columns[name] = pa.array(
+                values.where(~bad).to_numpy(dtype=object), type=_TYPES[name], from_pandas=True
+            )
         return columns
 
-    def _rejects(self, block: bytes, first_line: int, first_offset: int,
-                 rejected: list[tuple[int, str]]) -> list[Rejected]:
+    def _rejects(
+        self, block: bytes, first_line: int, first_offset: int, rejected: list[tuple[int, str]]
+    ) -> list[Rejected]:
         if not rejected:
             return []
         ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
@@ -279,8 +315,7 @@ class _BlockParser:
 def _trimmed(values: pa.Array) -> pa.Array:
     """Text without surrounding blanks; blank becomes null."""
     trimmed = pc.utf8_trim_whitespace(values)
-    return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), pa.scalar(None, pa.string()),
-                      trimmed)
+    return pc.if_else(pc.equal(pc.utf8_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
 
 
 def _squawks(values: pa.Array) -> pa.Array:
@@ -290,22 +325,25 @@ def _squawks(values: pa.Array) -> pa.Array:
     return pc.if_else(short, pc.utf8_lpad(text, 4, "0"), text)
 
 
-def _rows(columns: dict[str, pa.Array], n: int, problems: dict[int, list[str]]
-          ) -> tuple[np.ndarray, dict[str, pa.Array]]:
+def _rows(
+    columns: dict[str, pa.Array], n: int, problems: dict[int, list[str]]
+) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """Which rows can be stored, and the columns in the data model's terms; the reasons
     for the others are added to `problems`."""
     time_text = _trimmed(columns["time"])
     try:
         seconds = pc.cast(time_text, pa.float64())
     except pa.ArrowInvalid:
-        numbers = pd.to_numeric(pd.Series(time_text.to_numpy(zero_copy_only=False),
-                                          dtype=object), errors="coerce")
+        numbers = pd.to_numeric(
+            pd.Series(time_text.to_numpy(zero_copy_only=False), dtype=object), errors="coerce"
+        )
         seconds = pa.array(numbers.to_numpy(dtype=float, na_value=np.nan), from_pandas=True)
     icao24 = pc.utf8_lower(_trimmed(columns["icao24"]))
     secs = seconds.to_numpy(zero_copy_only=False)
     has_time = pc.is_valid(time_text).to_numpy(zero_copy_only=False)
-    unplaced = (np.isnan(columns["lat"].to_numpy(zero_copy_only=False))
-                | np.isnan(columns["lon"].to_numpy(zero_copy_only=False)))
+    unplaced = np.isnan(columns["lat"].to_numpy(zero_copy_only=False)) | np.isnan(
+        columns["lon"].to_numpy(zero_copy_only=False)
+    )
     hex6 = pc.fill_null(pc.match_substring_regex(icao24, r"^[0-9a-f]{6}$"), True)
     checks = [
         (~has_time, "time is missing"),
@@ -326,12 +364,18 @@ def _rows(columns: dict[str, pa.Array], n: int, problems: dict[int, list[str]]
         bad[row] = True
     callsign = _trimmed(columns["callsign"])
     data = {
-        "raw_timestamp": time_text, "seconds": seconds, "lat": columns["lat"],
+        "raw_timestamp": time_text,
+        "seconds": seconds,
+        "lat": columns["lat"],
         "lon": columns["lon"],
-        "velocity": columns["velocity"], "heading": columns["heading"],
-        "vertrate": columns["vertrate"], "baroaltitude": columns["baroaltitude"],
-        "onground": columns["onground"], "squawk": _squawks(columns["squawk"]),
-        "icao24": icao24, "callsign": callsign,
+        "velocity": columns["velocity"],
+        "heading": columns["heading"],
+        "vertrate": columns["vertrate"],
+        "baroaltitude": columns["baroaltitude"],
+        "onground": columns["onground"],
+        "squawk": _squawks(columns["squawk"]),
+        "icao24": icao24,
+        "callsign": callsign,
     }
     return ~bad, data
 
@@ -363,25 +407,29 @@ def _frame(data: dict[str, pa.Array], lines: np.ndarray, keep: np.ndarray) -> pd
     def nothing() -> pd.arrays.ArrowStringArray:
         return _strings(pa.nulls(n, pa.string()))
 
-    frame = pd.DataFrame({
-        "flight_id": nothing(),
-        "timestamp": pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[ns, UTC]"),
-        "latitude": _floats(data["lat"]),
-        "longitude": _floats(data["lon"]),
-        "altitude": _floats(data["baroaltitude"], FEET_PER_METRE),
-        "airspeed": _floats(data["velocity"], KNOTS_PER_METRE_PER_SECOND),
-        "track": _floats(data["heading"]),
-        "vertical_rate": _floats(data["vertrate"], FEET_PER_MINUTE_PER_METRE_PER_SECOND),
-        "on_ground": pd.arrays.BooleanArray(
-            pc.fill_null(onground, False).to_numpy(zero_copy_only=False),
-            pc.is_null(onground).to_numpy(zero_copy_only=False)),
-        "squawk": _strings(data["squawk"]),
-        **{name: nothing() for name in METADATA_COLUMNS},
-        "record": lines,
-        "byte_offset": pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64),
-                                              np.ones(n, dtype=bool)),
-        "raw_timestamp": _strings(data["raw_timestamp"]),
-    })
+    frame = pd.DataFrame(
+        {
+            "flight_id": nothing(),
+            "timestamp": pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[ns, UTC]"),
+            "latitude": _floats(data["lat"]),
+            "longitude": _floats(data["lon"]),
+            "altitude": _floats(data["baroaltitude"], FEET_PER_METRE),
+            "airspeed": _floats(data["velocity"], KNOTS_PER_METRE_PER_SECOND),
+            "track": _floats(data["heading"]),
+            "vertical_rate": _floats(data["vertrate"], FEET_PER_MINUTE_PER_METRE_PER_SECOND),
+            "on_ground": pd.arrays.BooleanArray(
+                pc.fill_null(onground, False).to_numpy(zero_copy_only=False),
+                pc.is_null(onground).to_numpy(zero_copy_only=False),
+            ),
+            "squawk": _strings(data["squawk"]),
+            **{name: nothing() for name in METADATA_COLUMNS},
+            "record": lines,
+            "byte_offset": pd.arrays.IntegerArray(
+                np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool)
+            ),
+            "raw_timestamp": _strings(data["raw_timestamp"]),
+        }
+    )
     frame["flight_number"] = callsign
     frame["icao24"] = _strings(data["icao24"])
     frame["callsign"] = callsign

@@ -40,8 +40,9 @@ def _varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
     return None
 
 
-def _decode_framed(buf: bytearray, prefixes: list[int], ends: list[int], source: str,
-                   base: int, first_record: int) -> DropBatch:
+def _decode_framed(
+    buf: bytearray, prefixes: list[int], ends: list[int], source: str, base: int, first_record: int
+) -> DropBatch:
     """Decode framed messages all at once (see `wire`); the few it cannot read are parsed
     one by one by the protobuf runtime, so each bad one is rejected with its own reason."""
     view = np.frombuffer(buf, dtype=np.uint8)
@@ -53,14 +54,17 @@ def _decode_framed(buf: bytearray, prefixes: list[int], ends: list[int], source:
     records = np.arange(first_record, first_record + len(at), dtype=np.int64)
     rejected = []
     for i in np.nonzero(decoded.bad)[0]:
-        payload = bytes(buf[starts[i]:stop[i]])
+        payload = bytes(buf[starts[i] : stop[i]])
         try:
             FlightData.FromString(payload)
             reason = "undecodable message: malformed field"
         except DecodeError as exc:
             reason = f"undecodable message: {exc}"
-        rejected.append(Rejected(source, reason, payload[:_PREVIEW_BYTES].hex(),
-                                 int(records[i]), base + int(at[i])))
+        rejected.append(
+            Rejected(
+                source, reason, payload[:_PREVIEW_BYTES].hex(), int(records[i]), base + int(at[i])
+            )
+        )
     keep = ~decoded.bad
     texts = {name: array.filter(pa.array(keep)) for name, array in decoded.texts.items()}
     columns: dict[str, Column] = {
@@ -141,17 +145,20 @@ def read_protobuf(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[Dr
         else:
             size, start = header
             if size > MAX_RECORD_BYTES:
-                lost = (f"message declares {size} bytes, over the {MAX_RECORD_BYTES}-byte "
-                        "limit; rest of stream not trusted")
+                lost = (
+                    f"message declares {size} bytes, over the {MAX_RECORD_BYTES}-byte "
+                    "limit; rest of stream not trusted"
+                )
             elif start + size > n:
                 lost = f"truncated message: {size} bytes declared, {n - start} present"
         if lost:
             if prefixes:
                 yield batch()
-            preview = bytes(buf[pos:pos + _PREVIEW_BYTES]).hex()
+            preview = bytes(buf[pos : pos + _PREVIEW_BYTES]).hex()
             empty = frame_from_columns({"record": [], "raw_timestamp": []})
-            yield DropBatch(source, empty, [Rejected(source, lost, preview, record + 1,
-                                                     base + pos)])
+            yield DropBatch(
+                source, empty, [Rejected(source, lost, preview, record + 1, base + pos)]
+            )
             return
         record += 1
         prefixes.append(pos)

@@ -17,8 +17,14 @@ import numpy as np
 import pyarrow as pa
 
 # field number -> (name, wire type) of the seed's message
-TEXT_FIELDS = {1: "flight_id", 6: "timestamp", 7: "airline", 8: "flight_number",
-               9: "departure_airport", 10: "arrival_airport"}
+TEXT_FIELDS = {
+    1: "flight_id",
+    6: "timestamp",
+    7: "airline",
+    8: "flight_number",
+    9: "departure_airport",
+    10: "arrival_airport",
+}
 DOUBLE_FIELDS = {2: "latitude", 3: "longitude"}
 INT32_FIELDS = {4: "altitude", 5: "airspeed"}
 _MAX_FIELDS_PER_MESSAGE = 64
@@ -32,8 +38,9 @@ class DecodedBatch:
     bad: np.ndarray  # bool per message: could not be decoded here
 
 
-def varints(buf: np.ndarray, pos: np.ndarray, limit: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def varints(
+    buf: np.ndarray, pos: np.ndarray, limit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(values, next positions, ok) of the varints starting at `pos` (each below `limit`)."""
     value = np.zeros(len(pos), dtype=np.uint64)
     done = np.zeros(len(pos), dtype=bool)
@@ -56,8 +63,9 @@ def varints(buf: np.ndarray, pos: np.ndarray, limit: np.ndarray
     return value, cur, ok
 
 
-def _small_varints(buf: np.ndarray, pos: np.ndarray, limit: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _small_varints(
+    buf: np.ndarray, pos: np.ndarray, limit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`varints`, with a fast path for the usual case: every value fits in one byte."""
     inside = pos < limit
     if inside.all():
@@ -161,7 +169,7 @@ def _invalid_utf8(buf: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.
     out = np.zeros(len(start), dtype=bool)
     for i in np.nonzero(start >= 0)[0]:
         try:
-            bytes(buf[start[i]:start[i] + length[i]]).decode("utf-8")
+            bytes(buf[start[i] : start[i] + length[i]]).decode("utf-8")
         except UnicodeDecodeError:
             out[i] = True
     return out

@@ -10,8 +10,15 @@ import psycopg
 from pipelines.flights.identity import FlightIdentifier, FlightRule, state_from_points
 from pipelines.warehouse.sqlfiles import load_sql
 
-COLUMNS = ("icao24", "flight_id", "last_time", "callsign", "on_ground", "ground_since",
-           "first_time")
+COLUMNS = (
+    "icao24",
+    "flight_id",
+    "last_time",
+    "callsign",
+    "on_ground",
+    "ground_since",
+    "first_time",
+)
 
 
 def last_aircraft_points(conn: psycopg.Connection, day: date, gap: timedelta) -> pd.DataFrame:
@@ -19,8 +26,10 @@ def last_aircraft_points(conn: psycopg.Connection, day: date, gap: timedelta) ->
     flight and callsign of that point and, when it was on the ground, the start of the
     flight's ground run and the flight's first time (`sql/ingest/last_aircraft_points.sql`)."""
     day_start = datetime.combine(day, time(), tzinfo=UTC)
-    cur = conn.execute(load_sql("ingest/last_aircraft_points"),
-                       {"window_start": day_start - gap, "day_start": day_start})
+    cur = conn.execute(
+        load_sql("ingest/last_aircraft_points"),
+        {"window_start": day_start - gap, "day_start": day_start},
+    )
     return pd.DataFrame(cur.fetchall(), columns=list(COLUMNS))
 
 

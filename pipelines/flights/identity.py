@@ -73,12 +73,17 @@ def needs_flight_ids(frame: pd.DataFrame) -> bool:
 
 
 def _empty_state() -> pd.DataFrame:
-    return pd.DataFrame({
-        "flight_id": pd.Series(dtype=object), "last": pd.Series(dtype=float),
-        "known": pd.Series(dtype=object), "in_run": pd.Series(dtype=bool),
-        "run_start": pd.Series(dtype=float), "has_start": pd.Series(dtype=bool),
-        "air_since": pd.Series(dtype=float),
-    })
+    return pd.DataFrame(
+        {
+            "flight_id": pd.Series(dtype=object),
+            "last": pd.Series(dtype=float),
+            "known": pd.Series(dtype=object),
+            "in_run": pd.Series(dtype=bool),
+            "run_start": pd.Series(dtype=float),
+            "has_start": pd.Series(dtype=bool),
+            "air_since": pd.Series(dtype=float),
+        }
+    )
 
 
 def _seconds(values: pd.Series) -> np.ndarray:
@@ -100,15 +105,18 @@ def state_from_points(points: pd.DataFrame) -> pd.DataFrame:
     since = _seconds(pd.to_datetime(points["ground_since"], utc=True))
     first = _seconds(pd.to_datetime(points["first_time"], utc=True))
     callsign = points["callsign"].astype(object)
-    return pd.DataFrame({
-        "flight_id": points["flight_id"].to_numpy(dtype=object),
-        "last": last,
-        "known": callsign.where(callsign.notna(), None).to_numpy(dtype=object),
-        "in_run": ground,
-        "run_start": np.where(ground, since, np.nan),
-        "has_start": ground & (first >= since),
-        "air_since": np.where(ground, np.nan, last),
-    }, index=pd.Index(points["icao24"].to_numpy(dtype=object), name="icao24"))
+    return pd.DataFrame(
+        {
+            "flight_id": points["flight_id"].to_numpy(dtype=object),
+            "last": last,
+            "known": callsign.where(callsign.notna(), None).to_numpy(dtype=object),
+            "in_run": ground,
+            "run_start": np.where(ground, since, np.nan),
+            "has_start": ground & (first >= since),
+            "air_since": np.where(ground, np.nan, last),
+        },
+        index=pd.Index(points["icao24"].to_numpy(dtype=object), name="icao24"),
+    )
 
 
 # Group helpers over rows sorted by group; `starts` marks each group's first row.
@@ -147,8 +155,7 @@ def _cummax(micros: np.ndarray, group: np.ndarray) -> np.ndarray:
 class FlightIdentifier:
     """Assigns flight ids to positions, one batch after another, for one day."""
 
-    def __init__(self, rule: FlightRule | None = None, seed: pd.DataFrame | None = None
-                 ) -> None:
+    def __init__(self, rule: FlightRule | None = None, seed: pd.DataFrame | None = None) -> None:
         self.rule = rule or FlightRule()
         self._state = _empty_state() if seed is None else seed[list(_STATE)]
 
@@ -160,8 +167,9 @@ class FlightIdentifier:
     def assign(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Fill `flight_id` where it is empty and the row has `icao24` and a timestamp (in
         place; the frame is returned)."""
-        todo = (frame["flight_id"].isna() & frame["icao24"].notna()
-                & frame["timestamp"].notna()).to_numpy()
+        todo = (
+            frame["flight_id"].isna() & frame["icao24"].notna() & frame["timestamp"].notna()
+        ).to_numpy()
         if not todo.any():
             return frame
         rows = np.flatnonzero(todo)
@@ -178,15 +186,25 @@ class FlightIdentifier:
             group=pd.factorize(codes[order], sort=True)[0],
             aircraft=np.asarray(aircraft, dtype=object)[np.unique(codes)],
             micros=pd.DatetimeIndex(frame["timestamp"]).asi8[rows][order] // 1000,
-            callsign=cs_codes[rows][order], texts=texts,
-            ground=frame["on_ground"].to_numpy(dtype=bool, na_value=False)[rows][order])
+            callsign=cs_codes[rows][order],
+            texts=texts,
+            ground=frame["on_ground"].to_numpy(dtype=bool, na_value=False)[rows][order],
+        )
         out = frame["flight_id"].to_numpy(dtype=object, na_value=None)
         out[rows[order]] = ids
         frame["flight_id"] = pd.arrays.ArrowStringArray(pa.array(out, type=pa.string()))
         return frame
 
-    def _identify(self, *, group: np.ndarray, aircraft: np.ndarray, micros: np.ndarray,
-                  callsign: np.ndarray, texts: pd.Index, ground: np.ndarray) -> np.ndarray:
+    def _identify(
+        self,
+        *,
+        group: np.ndarray,
+        aircraft: np.ndarray,
+        micros: np.ndarray,
+        callsign: np.ndarray,
+        texts: pd.Index,
+        ground: np.ndarray,
+    ) -> np.ndarray:
         """Flight ids of rows sorted by aircraft (`group` 0, 1, ...), in reading order within
         each; `callsign` holds codes into `texts` (-1 = none)."""
         gap_s = self.rule.gap.total_seconds()
@@ -232,8 +250,9 @@ class FlightIdentifier:
         air_since = _ffill(air_mark, first)
         air_before = _shift(air_since, first, np.where(np.isnan(s_air), -np.inf, s_air))
         in_run_before = (_cumsum(ground, seg_start) - ground > 0) | (cont & s_in_run)
-        new_run = ground & (gap | ~in_run_before
-                            | (np.isfinite(air_before) & (t - air_before >= flicker_s)))
+        new_run = ground & (
+            gap | ~in_run_before | (np.isfinite(air_before) & (t - air_before >= flicker_s))
+        )
         label_start = new_run | first
         label = np.cumsum(label_start) - 1
         at = np.flatnonzero(label_start)
@@ -241,8 +260,12 @@ class FlightIdentifier:
         seeded = (~new_run & cont & s_in_run & s_has)[at][label]
         by_rule_1_2 = gap | (~ground & change)
         trigger = ground & ~gap & (change | (t - run_start >= landed_s))
-        landing = (trigger & (_cumsum(trigger, label_start) == 1)
-                   & (_cumsum(by_rule_1_2, label_start) == 0) & ~seeded)
+        landing = (
+            trigger
+            & (_cumsum(trigger, label_start) == 1)
+            & (_cumsum(by_rule_1_2, label_start) == 0)
+            & ~seeded
+        )
         starts = by_rule_1_2 | landing
 
         # Ids: new at each start, carried forward otherwise.
@@ -257,15 +280,18 @@ class FlightIdentifier:
         end = np.flatnonzero(np.append(first[1:], True))
         in_run_after = in_run_before[end] | ground[end]
         has_after = seeded[end] | (_cumsum(starts, label_start)[end] > 0)
-        update = pd.DataFrame({
-            "flight_id": ids[end],
-            "last": np.fmax(latest[end], s_last[end]),
-            "known": [None if np.isnan(k) else texts[int(k)] for k in in_force[end]],
-            "in_run": in_run_after,
-            "run_start": np.where(in_run_after, run_start[end], np.nan),
-            "has_start": in_run_after & has_after,
-            "air_since": np.where(ground[end], np.nan, air_since[end]),
-        }, index=pd.Index(aircraft, name="icao24"))
+        update = pd.DataFrame(
+            {
+                "flight_id": ids[end],
+                "last": np.fmax(latest[end], s_last[end]),
+                "known": [None if np.isnan(k) else texts[int(k)] for k in in_force[end]],
+                "in_run": in_run_after,
+                "run_start": np.where(in_run_after, run_start[end], np.nan),
+                "has_start": in_run_after & has_after,
+                "air_since": np.where(ground[end], np.nan, air_since[end]),
+            },
+            index=pd.Index(aircraft, name="icao24"),
+        )
         kept = self._state[~self._state.index.isin(update.index)]
         self._state = pd.concat([kept, update]) if len(kept) else update
         return ids

@@ -58,12 +58,16 @@ class PartitionKeys:
             same = superseded & (content == winner["content"].to_numpy())
             exact = int(same.sum())
             lost = superseded & ~same
-            for row, by in zip(frame[lost].to_dict("records"), winner["record"][lost],
-                               strict=True):
-                conflicting.append(Rejected(
-                    source, superseded_reason(row, source, int(by)), raw_record(row),
-                    int(row["record"]), None if pd.isna(row["byte_offset"])
-                    else int(row["byte_offset"])))
+            for row, by in zip(frame[lost].to_dict("records"), winner["record"][lost], strict=True):
+                conflicting.append(
+                    Rejected(
+                        source,
+                        superseded_reason(row, source, int(by)),
+                        raw_record(row),
+                        int(row["record"]),
+                        None if pd.isna(row["byte_offset"]) else int(row["byte_offset"]),
+                    )
+                )
             frame, keys = frame[~superseded], keys[~superseded]
         if len(self._seen):
             pos = np.searchsorted(self._seen, keys).clip(max=len(self._seen) - 1)
@@ -76,5 +80,7 @@ class PartitionKeys:
 
 
 def superseded_reason(row: dict, by_source: str, by_record: int) -> str:
-    return (f"conflicting duplicate of ({row['flight_id']}, {row['timestamp']}): superseded "
-            f"by record {by_record} of {by_source}")
+    return (
+        f"conflicting duplicate of ({row['flight_id']}, {row['timestamp']}): superseded "
+        f"by record {by_record} of {by_source}"
+    )

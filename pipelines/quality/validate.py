@@ -55,18 +55,26 @@ def validate_batch(batch: DropBatch) -> ValidatedBatch:
         if len(row_cases) < len(cases):
             raise  # a column-level failure is a reader bug, not bad input
         bad_reasons = {}
-        for idx, column, check, failure in zip(row_cases["index"], row_cases["column"],
-                                               row_cases["check"], row_cases["failure_case"],
-                                               strict=True):
+        for idx, column, check, failure in zip(
+            row_cases["index"],
+            row_cases["column"],
+            row_cases["check"],
+            row_cases["failure_case"],
+            strict=True,
+        ):
             bad_reasons.setdefault(int(idx), []).append(_reason(column, str(check), failure))
     if bad_reasons:
         bad = frame.loc[sorted(bad_reasons)]
         for idx, row in zip(bad.index, bad.to_dict("records"), strict=True):
-            rejected.append(Rejected(
-                batch.source_file, "; ".join(dict.fromkeys(bad_reasons[idx])),
-                raw_record(row), int(row["record"]),
-                None if pd.isna(row["byte_offset"]) else int(row["byte_offset"]),
-            ))
+            rejected.append(
+                Rejected(
+                    batch.source_file,
+                    "; ".join(dict.fromkeys(bad_reasons[idx])),
+                    raw_record(row),
+                    int(row["record"]),
+                    None if pd.isna(row["byte_offset"]) else int(row["byte_offset"]),
+                )
+            )
         frame = frame.drop(index=bad.index)
     good = frame.assign(**{c: _whole_numbers(frame[c]) for c in _INTEGER_COLUMNS})
     return ValidatedBatch(good, rejected)
@@ -79,4 +87,3 @@ def _whole_numbers(column: pd.Series) -> pd.arrays.IntegerArray:
     mask = values.isna()
     data = np.where(mask, 0, values.to_numpy(dtype="float64", na_value=0.0)).astype("int64")
     return pd.arrays.IntegerArray(data, np.asarray(mask, dtype=bool))
-

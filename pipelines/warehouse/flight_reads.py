@@ -82,8 +82,15 @@ class Track:
         return _UNIX_EPOCH + timedelta(microseconds=int(self.times_us[-1]))
 
 
-_FLOAT_COLUMNS = ("latitude", "longitude", "altitude", "airspeed", "track", "vertical_rate",
-                  "on_ground")
+_FLOAT_COLUMNS = (
+    "latitude",
+    "longitude",
+    "altitude",
+    "airspeed",
+    "track",
+    "vertical_rate",
+    "on_ground",
+)
 
 
 def _array(data: bytes | None, n: int, dtype: str) -> np.ndarray:
@@ -101,8 +108,9 @@ def _array(data: bytes | None, n: int, dtype: str) -> np.ndarray:
 
 def _track(row: tuple[Any, ...]) -> Track:
     n, times, *floats = row
-    columns = {name: _array(data, n, ">f8") for name, data in zip(_FLOAT_COLUMNS, floats,
-                                                                 strict=True)}
+    columns = {
+        name: _array(data, n, ">f8") for name, data in zip(_FLOAT_COLUMNS, floats, strict=True)
+    }
     track = Track(times_us=_array(times, n, ">i8") + _PG_EPOCH_US, **columns)
     if n > 1 and not np.all(np.diff(track.times_us) > 0):
         # array_agg keeps its input's order in practice; this keeps it certain.
@@ -176,8 +184,10 @@ class FlightStore:
         Turn it off behind a proxy that pools transactions without tracking prepared
         statements (see pipelines.warehouse.connection); the other statements never are.
         """
-        kwargs: dict[str, Any] = {"prepare_threshold": 0 if prepare else None,
-                                  "application_name": application_name}
+        kwargs: dict[str, Any] = {
+            "prepare_threshold": 0 if prepare else None,
+            "application_name": application_name,
+        }
         # One plain connection first: when the store is unreachable, its error says why
         # (the pool would only report a timeout).
         psycopg.connect(url, **kwargs).close()
@@ -185,8 +195,15 @@ class FlightStore:
         def configure(conn: psycopg.Connection) -> None:
             conn.read_only = True
 
-        pool = ConnectionPool(url, min_size=min_size, max_size=max_size, kwargs=kwargs,
-                              configure=configure, open=False, name=application_name)
+        pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs=kwargs,
+            configure=configure,
+            open=False,
+            name=application_name,
+        )
         pool.open(wait=True, timeout=wait_timeout)
         return cls(pool, role=role)
 
@@ -200,7 +217,8 @@ class FlightStore:
         """One read-only transaction; queries in it end after `timeout` seconds."""
         with self.pool.connection(timeout=timeout) as conn:
             scope: AbstractContextManager[None] = (
-                cancellation.attach(conn) if cancellation else nullcontext())
+                cancellation.attach(conn) if cancellation else nullcontext()
+            )
             with scope, conn.transaction():
                 reads = FlightReads(conn)
                 reads.begin(timeout=timeout, role=self.role)
@@ -294,8 +312,9 @@ class FlightReads:
 
     def known(self, flight_id: str) -> bool:
         """Whether any history of the flight is stored (raw or aggregated)."""
-        row = self._conn.execute(load_sql("api/flight_known"), {"flight_id": flight_id},
-                                 prepare=False).fetchone()
+        row = self._conn.execute(
+            load_sql("api/flight_known"), {"flight_id": flight_id}, prepare=False
+        ).fetchone()
         return bool(row and row[0])
 
     def _track(self, query: sql.Composable, params: dict[str, Any]) -> Track:
@@ -322,8 +341,7 @@ class FlightReads:
     def count(self, source: Source, flight_id: str, window: Window) -> tuple[int, int]:
         """Points in the window, and the stored reports they stand for."""
         query = load_sql("api/track_count").format(source=load_sql(source.value))
-        row = self._conn.execute(query, self._params(flight_id, window),
-                                 prepare=False).fetchone()
+        row = self._conn.execute(query, self._params(flight_id, window), prepare=False).fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
 
@@ -353,5 +371,6 @@ class FlightReads:
     def days(self, flight_id: str) -> list[FlightDay]:
         """The flight's UTC days from the per-day aggregate, oldest first."""
         with self._conn.cursor(row_factory=class_row(FlightDay)) as cur:
-            return cur.execute(load_sql("api/flight_days"), {"flight_id": flight_id},
-                               prepare=False).fetchall()
+            return cur.execute(
+                load_sql("api/flight_days"), {"flight_id": flight_id}, prepare=False
+            ).fetchall()

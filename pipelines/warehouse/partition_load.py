@@ -30,8 +30,14 @@ from pipelines.warehouse.sqlfiles import load_sql
 
 _CSV = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 _COPY_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in POSITION_COLUMNS)
-_QUARANTINE_COLUMNS = ("partition_day", "source_file", "line", "byte_offset", "reason",
-                       "raw_record")
+_QUARANTINE_COLUMNS = (
+    "partition_day",
+    "source_file",
+    "line",
+    "byte_offset",
+    "reason",
+    "raw_record",
+)
 _PENDING = 2  # batches queued for the writer thread
 _CANONICAL_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 # Stable key for the day's advisory lock: partitions never share one.
@@ -48,16 +54,19 @@ def _timestamp_text(frame: pd.DataFrame) -> pa.Array:
         return raw
     values = frame["timestamp"].to_numpy(dtype="datetime64[us]")
     formatted = pc.binary_join_element_wise(
-        pa.array(np.datetime_as_string(values, unit="us")), "Z", "")
+        pa.array(np.datetime_as_string(values, unit="us")), "Z", ""
+    )
     return pc.if_else(canonical, raw, formatted)
 
 
 def csv_block(frame: pd.DataFrame, columns: Iterable[str]) -> bytes:
     """Rows as CSV for COPY, formatted in Arrow's C++ writer (NULL is an unquoted empty)."""
-    table = pa.table({
-        name: _timestamp_text(frame) if name == "timestamp" else pa.array(frame[name])
-        for name in columns
-    })
+    table = pa.table(
+        {
+            name: _timestamp_text(frame) if name == "timestamp" else pa.array(frame[name])
+            for name in columns
+        }
+    )
     out = io.BytesIO()
     pacsv.write_csv(table, out, _CSV)
     return out.getvalue()
@@ -95,17 +104,23 @@ class PartitionLoad:
     def __enter__(self) -> PartitionLoad:
         self._tx = self.conn.transaction()
         self._tx.__enter__()
-        self.conn.execute("SELECT pg_advisory_xact_lock(%s, %s)",
-                          (_LOCK_NAMESPACE, self.day.toordinal()))
+        self.conn.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, self.day.toordinal())
+        )
         share_writes_lock(self.conn)  # the cleaner never drops a range being written
         self.conn.execute("DELETE FROM quarantine WHERE partition_day = %s", (self.day,))
-        row = self.conn.execute("SELECT 1 FROM partition_loads WHERE partition_day = %s",
-                                (self.day,)).fetchone()
+        row = self.conn.execute(
+            "SELECT 1 FROM partition_loads WHERE partition_day = %s", (self.day,)
+        ).fetchone()
         self._rerun = row is not None
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         assert self._tx is not None
         failure = None
         if exc is None:
@@ -150,16 +165,20 @@ class PartitionLoad:
     def stored_points(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The stored rows with the same keys as `frame` (for duplicates across batches)."""
         self.drain()
-        cur = self.conn.execute(load_sql("ingest/stored_points"), {
-            "flight_ids": frame["flight_id"].tolist(),
-            "timestamps": [ts.to_pydatetime() for ts in frame["timestamp"]],
-        })
+        cur = self.conn.execute(
+            load_sql("ingest/stored_points"),
+            {
+                "flight_ids": frame["flight_id"].tolist(),
+                "timestamps": [ts.to_pydatetime() for ts in frame["timestamp"]],
+            },
+        )
         names = [d.name for d in cur.description or []]
         return pd.DataFrame(cur.fetchall(), columns=names)
 
     def _copy(self, table: str, block: bytes) -> None:
         statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
-            sql.Identifier(table), _COPY_COLUMNS)
+            sql.Identifier(table), _COPY_COLUMNS
+        )
         with self.conn.cursor().copy(statement) as copy:
             copy.write(block)
 
@@ -194,11 +213,13 @@ class PartitionLoad:
             return
         self.drain()
         statement = sql.SQL("COPY quarantine ({}) FROM STDIN").format(
-            sql.SQL(", ").join(sql.Identifier(c) for c in _QUARANTINE_COLUMNS))
+            sql.SQL(", ").join(sql.Identifier(c) for c in _QUARANTINE_COLUMNS)
+        )
         with self.conn.cursor().copy(statement) as copy:
             for r in rejects:
-                copy.write_row((self.day, r.source_file, r.line, r.byte_offset, r.reason,
-                                r.raw_record))
+                copy.write_row(
+                    (self.day, r.source_file, r.line, r.byte_offset, r.reason, r.raw_record)
+                )
         self.counts.rows_quarantined += len(rejects)
 
     def count_duplicates(self, n: int) -> None:
@@ -210,15 +231,26 @@ class PartitionLoad:
         self.drain()
         with self.conn.cursor() as cur:
             # Sorted, so concurrent days lock shared flights in one order (no deadlock).
-            cur.executemany(load_sql("ingest/upsert_metadata"), [
-                {"flight_id": fid, **{c: meta.get(c) for c in METADATA_COLUMNS}}
-                for fid, meta in sorted(self._metadata.items())
-            ])
+            cur.executemany(
+                load_sql("ingest/upsert_metadata"),
+                [
+                    {"flight_id": fid, **{c: meta.get(c) for c in METADATA_COLUMNS}}
+                    for fid, meta in sorted(self._metadata.items())
+                ],
+            )
         c = self.counts
-        self.conn.execute(load_sql("ingest/record_load"), {
-            "partition_day": self.day, "files": files, "rows_read": rows_read,
-            "rows_stored": c.rows_stored, "rows_quarantined": c.rows_quarantined,
-            "duplicates": c.duplicates, "min_timestamp": c.min_timestamp,
-            "max_timestamp": c.max_timestamp, "fingerprint": fingerprint,
-        })
+        self.conn.execute(
+            load_sql("ingest/record_load"),
+            {
+                "partition_day": self.day,
+                "files": files,
+                "rows_read": rows_read,
+                "rows_stored": c.rows_stored,
+                "rows_quarantined": c.rows_quarantined,
+                "duplicates": c.duplicates,
+                "min_timestamp": c.min_timestamp,
+                "max_timestamp": c.max_timestamp,
+                "fingerprint": fingerprint,
+            },
+        )
         return c

@@ -142,8 +142,16 @@ def clean(
     aggregate_horizon = policy.aggregate_horizon(day)
     quarantine_before = policy.quarantine_before(day)
     name = edition(conn)
-    report_for = partial(CleanReport, day, dry_run, name, raw_horizon, aggregate_horizon,
-                         quarantine_before, seconds=0.0)
+    report_for = partial(
+        CleanReport,
+        day,
+        dry_run,
+        name,
+        raw_horizon,
+        aggregate_horizon,
+        quarantine_before,
+        seconds=0.0,
+    )
     if dry_run:
         row = conn.execute(
             load_sql("retention/count_quarantine"), {"before": quarantine_before}

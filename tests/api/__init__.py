@@ -46,21 +46,34 @@ def serving(url: str, **overrides: Any) -> Iterator[RunningServer]:
 
 
 @contextmanager
-def stub_for(port: int, *, credentials: grpc.ChannelCredentials | None = None
-             ) -> Iterator[flight_pb2_grpc.FlightDataServiceStub]:
+def stub_for(
+    port: int, *, credentials: grpc.ChannelCredentials | None = None
+) -> Iterator[flight_pb2_grpc.FlightDataServiceStub]:
     target = f"127.0.0.1:{port}"
     options = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-    channel = (grpc.secure_channel(target, credentials, options=options) if credentials
-               else grpc.insecure_channel(target, options=options))
+    channel = (
+        grpc.secure_channel(target, credentials, options=options)
+        if credentials
+        else grpc.insecure_channel(target, options=options)
+    )
     with channel:
         yield flight_pb2_grpc.FlightDataServiceStub(channel)
 
 
-def add_flight(url: str, flight_id: str, start: datetime, points: int, *,
-               step: timedelta = timedelta(seconds=1), latitude: float = 45.0,
-               longitude: float = 7.0, airline: str | None = "Test Air",
-               flight_number: str | None = "TA1", departure: str | None = "GVA",
-               arrival: str | None = "LHR") -> None:
+def add_flight(
+    url: str,
+    flight_id: str,
+    start: datetime,
+    points: int,
+    *,
+    step: timedelta = timedelta(seconds=1),
+    latitude: float = 45.0,
+    longitude: float = 7.0,
+    airline: str | None = "Test Air",
+    flight_number: str | None = "TA1",
+    departure: str | None = "GVA",
+    arrival: str | None = "LHR",
+) -> None:
     """A straight track written by the server itself (generate_series): a million points
     take seconds. Altitude climbs 1 ft per point; every 7th point lacks altitude and speed."""
     with connect(url) as conn:
@@ -74,8 +87,14 @@ def add_flight(url: str, flight_id: str, start: datetime, points: int, *,
                    (i %% 360)::real, CASE WHEN i %% 2 = 0 THEN 64 ELSE NULL END, i = 0
             FROM generate_series(0, %(n)s - 1) AS i
             """,
-            {"id": flight_id, "start": start, "step": step, "lat": latitude,
-             "lon": longitude, "n": points},
+            {
+                "id": flight_id,
+                "start": start,
+                "step": step,
+                "lat": latitude,
+                "lon": longitude,
+                "n": points,
+            },
         )
         conn.execute(
             "INSERT INTO flight_metadata (flight_id, airline, flight_number, departure_airport,"
@@ -94,10 +113,28 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 and localhost, and its key."""
     cert, key = directory / "server.crt", directory / "server.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -105,9 +142,17 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 def generate_seed_code(directory: Path) -> Path:
     """The seed's .proto compiled as the seed's users would have: nothing of ours inside."""
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{SEED_PROTO.parent}",
-         f"--python_out={directory}", f"--grpc_python_out={directory}", SEED_PROTO.name],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{SEED_PROTO.parent}",
+            f"--python_out={directory}",
+            f"--grpc_python_out={directory}",
+            SEED_PROTO.name,
+        ],
+        check=True,
+        capture_output=True,
     )
     return directory
 
@@ -116,5 +161,8 @@ def run_seed_client(code: Path, port: int, flight_id: str) -> subprocess.Complet
     """The seed's client in its own process (its messages share names with ours)."""
     return subprocess.run(
         [sys.executable, str(SEED_CLIENT), str(code), f"127.0.0.1:{port}", flight_id],
-        capture_output=True, text=True, timeout=60, cwd=code,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=code,
     )

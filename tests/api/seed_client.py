@@ -20,8 +20,9 @@ def main() -> None:
     with grpc.insecure_channel(target) as channel:
         stub = flight_pb2_grpc.FlightDataServiceStub(channel)
         try:
-            response = stub.GetFlightData(flight_pb2.FlightDataRequest(flight_id=flight_id),
-                                          timeout=30)
+            response = stub.GetFlightData(
+                flight_pb2.FlightDataRequest(flight_id=flight_id), timeout=30
+            )
         except grpc.RpcError as exc:
             print(exc.code().name, exc.details())
             sys.exit(2)
