@@ -1,0 +1,1 @@
+"""Historical Flight Data Aggregator: ADS-B drops to TimescaleDB, served over gRPC."""

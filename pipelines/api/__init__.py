@@ -1,0 +1,1 @@
+"""The gRPC API: server, request validation, wire encoding, client and authentication."""

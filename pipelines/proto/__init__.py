@@ -1,0 +1,1 @@
+"""The flight.proto contract and the Python code generated from it (grpcio-tools)."""
