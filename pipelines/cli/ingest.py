@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -32,16 +31,21 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def run_ingest(days: list[date], console: Console) -> list[tuple[date, bool, dict]]:
-    """Materialize the ingest job for each day on the configured Dagster instance."""
-    import dagster as dg
-
+def run_ingest(
+    days: list[date], console: Console, landing: Path | None = None
+) -> list[tuple[date, bool, dict]]:
+    """Materialize the ingest job for each day on the configured Dagster instance, reading
+    drops from `landing` when given (this run's setting), else the settings' landing root."""
+    from pipelines.assets.instance import open_instance
     from pipelines.definitions import defs
 
     job = defs.resolve_job_def("ingest_job")
+    run_config: dict = dict(QUIET)
+    if landing is not None:
+        run_config["resources"] = {"landing": {"config": {"root": str(landing.resolve())}}}
     results = []
     with (
-        dg.DagsterInstance.get() as instance,
+        open_instance() as instance,
         Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -59,7 +63,7 @@ def run_ingest(days: list[date], console: Console) -> list[tuple[date, bool, dic
                 partition_key=day.isoformat(),
                 instance=instance,
                 raise_on_error=False,
-                run_config=QUIET,
+                run_config=run_config,
             )
             metadata: dict = {}
             for event in result.get_asset_materialization_events():
@@ -92,14 +96,11 @@ def run_ingest(days: list[date], console: Console) -> list[tuple[date, bool, dic
 )
 def ingest(start: datetime, end: datetime | None, landing: Path | None) -> None:
     """Ingest the drops of each day in a range through the Dagster ingest job."""
-    if landing is not None:
-        os.environ["FLIGHTS_LANDING_ROOT"] = str(landing.resolve())
-    settings.export_defaults()
     days = _days(start.date(), (end or start).date())
     with connect(settings.database_url()) as conn:
         migrate(conn)
     console = Console()
-    results = run_ingest(days, console)
+    results = run_ingest(days, console, landing)
     table = Table(title=f"ingest {days[0]} .. {days[-1]}")
     table.add_column("day")
     for name in SUMMARY_FIELDS:

@@ -28,9 +28,10 @@ OPERATOR_ERRORS: tuple[type[Exception], ...] = (
 def cli() -> None:
     """Historical Flight Data Aggregator: ADS-B drops to TimescaleDB, served over gRPC.
 
-    Configuration comes from the environment (FLIGHTS_DATABASE_URL, FLIGHTS_LANDING_ROOT,
-    DAGSTER_HOME, ...); see the README.
+    Settings come from the environment (FLIGHTS_DATABASE_URL, FLIGHTS_LANDING_ROOT, ...), else
+    the settings file (flights.toml in DAGSTER_HOME); `flights config` shows them all.
     """
+    settings.load()  # an invalid setting stops every command here, before any work
 
 
 @cli.group()
@@ -87,19 +88,33 @@ def migrate_command() -> None:
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 def ui(port: int) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's instance."""
-    settings.export_defaults()
     command = [
         sys.executable,
         "-m",
-        "dagster",
-        "dev",
+        "pipelines.cli.dagster_dev",
         "-w",
         str(settings.PROJECT_ROOT / "workspace.yaml"),
         "-p",
         str(port),
     ]
     click.echo(f"Dagster UI on http://127.0.0.1:{port}  (DAGSTER_HOME={settings.dagster_home()})")
-    os.execv(sys.executable, command)  # noqa: S606 - fixed argv, no shell
+    # The UI, the daemon and the code server read the same settings file and variables; the
+    # instance's storage URL goes to them in their environment, as dagster.yaml expects.
+    os.execve(sys.executable, command, settings.dagster_environment())  # noqa: S606 - no shell
+
+
+@cli.command("config")
+def config_command() -> None:
+    """Print every setting's effective value and where it came from (env / file / default)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"settings file: {settings.settings_file()}", title_justify="left")
+    for column in ("setting", "variable", "value", "from"):
+        table.add_column(column, overflow="fold")
+    for row in settings.effective():
+        table.add_row(*row)
+    Console(width=200).print(table)
 
 
 @cli.command("demo")
