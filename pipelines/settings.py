@@ -39,7 +39,7 @@ ENV_PREFIX = "FLIGHTS_"
 LandingPolicy = Literal["keep", "archive", "delete"]
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day)?s?\s*$", re.IGNORECASE)
-_DURATION_FORM = "a duration like '1 hour', '30 minutes' or '0'"
+DURATION_FORM = "a duration like '1 hour', '30 minutes' or '0'"
 
 
 def _duration(value: object) -> object:
@@ -48,7 +48,7 @@ def _duration(value: object) -> object:
         return value
     match = _DURATION.match(str(value))
     if not match:
-        raise ValueError(f"must be {_DURATION_FORM}")
+        raise ValueError(f"must be {DURATION_FORM}")
     amount, unit = int(match[1]), (match[2] or "second").lower()
     return timedelta(**{f"{unit}s": amount})
 
@@ -205,12 +205,17 @@ def _load(
         raise SettingsError(_explain(exc.errors()[0], path)) from None
 
 
-def _bounds(annotation: Any, metadata: list[Any]) -> list[Any]:
-    """The constraints of a field, also those inside `Annotated[...] | None`."""
-    found = list(metadata)
-    for arg in typing.get_args(annotation):
+def bounds(field: str) -> tuple[Any, Any, bool]:
+    """A setting's numeric range: (lowest, highest, whether the lowest is excluded), None where
+    unbounded; constraints inside `Annotated[...] | None` count too."""
+    info: FieldInfo = Settings.model_fields[field]
+    found = list(info.metadata)
+    for arg in typing.get_args(info.annotation):
         found += list(getattr(arg, "__metadata__", ()))
-    return found
+    low = next((c.ge for c in found if isinstance(c, Ge)), None)
+    above = next((c.gt for c in found if isinstance(c, Gt)), None)
+    high = next((c.le for c in found if isinstance(c, Le)), None)
+    return (above, high, True) if low is None and above is not None else (low, high, False)
 
 
 def accepted(field: str) -> str:
@@ -219,7 +224,7 @@ def accepted(field: str) -> str:
     kinds = set(typing.get_args(info.annotation)) | {info.annotation}
     kinds.discard(type(None))
     if field == "aggregate_refresh_margin":
-        return _DURATION_FORM
+        return DURATION_FORM
     if bool in kinds:
         return "on or off"
     if date in kinds:
@@ -227,15 +232,12 @@ def accepted(field: str) -> str:
     for kind in kinds:
         if typing.get_origin(kind) is Literal:
             return "one of " + ", ".join(typing.get_args(kind))
-    constraints = _bounds(info.annotation, info.metadata)
-    low = next((c.ge for c in constraints if isinstance(c, Ge)), None)
-    above = next((c.gt for c in constraints if isinstance(c, Gt)), None)
-    high = next((c.le for c in constraints if isinstance(c, Le)), None)
+    low, high, exclusive = bounds(field)
     number = "a number" if float in kinds else "an integer"
     if low is not None and high is not None:
         return f"{number} from {low} to {high}"
-    if above is not None:
-        return f"{number} above {above}"
+    if low is not None:
+        return f"{number} above {low}" if exclusive else f"{number} of at least {low}"
     return "a path" if Path in kinds else "text"
 
 
