@@ -15,10 +15,11 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.drops import discover_drops, read_drop
-from pipelines.drops.batches import DEFAULT_BATCH_ROWS, Rejected
+from pipelines.drops.batches import DEFAULT_BATCH_ROWS
 from pipelines.drops.files import partition_fingerprint
 from pipelines.flights.aircraft_state import day_identifier
 from pipelines.flights.identity import FlightIdentifier, needs_flight_ids
+from pipelines.flights.records import Rejected
 from pipelines.quality.duplicates import CONTENT_COLUMNS, PartitionKeys, superseded_reason
 from pipelines.quality.validate import validate_batch
 from pipelines.warehouse.connection import connect

@@ -66,7 +66,7 @@ def _window_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
 )
 def flight_aggregates(
     context: dg.AssetExecutionContext, flight_store: FlightStore
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult:  # type: ignore[type-arg]  # Dagster reads outputs off the bare class
     """flight_minutes, flight_days and traffic_hours over the window this partition wrote."""
     day = date.fromisoformat(context.partition_key)
     with flight_store.connection(autocommit=True) as conn:

@@ -41,7 +41,7 @@ def flight_retention(
     config: CleanerConfig,
     flight_store: FlightStore,
     landing: LandingZone,
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult[None]]:
     """Retention enforced as of this day: raw points past their horizon dropped, their
     aggregates kept (refreshed first), old aggregates, quarantine rows and landing folders
     pruned."""

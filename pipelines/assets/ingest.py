@@ -22,11 +22,18 @@ from pipelines.warehouse.ingest_checks import duplicate_keys
 
 WRITE_POOL = "flight_store_writes"
 
-with warnings.catch_warnings():
-    # dagster-pandera marks its converter beta; the schema it returns is plain metadata.
-    warnings.simplefilter("ignore", dg.BetaWarning)
-    POSITION_TYPE = pandera_schema_to_dagster_type(POSITION_SCHEMA)
-COLUMN_SCHEMA: dg.TableSchema = POSITION_TYPE.metadata["schema"].value
+
+def _column_schema() -> dg.TableSchema:
+    """The Pandera schema as the UI's column schema, by dagster-pandera's conversion."""
+    with warnings.catch_warnings():
+        # dagster-pandera marks its converter beta; the schema it returns is plain metadata.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        metadata = pandera_schema_to_dagster_type(POSITION_SCHEMA).metadata["schema"]
+    assert isinstance(metadata, dg.TableSchemaMetadataValue)
+    return metadata.schema
+
+
+COLUMN_SCHEMA = _column_schema()
 
 CHECKS = [
     dg.AssetCheckSpec(
@@ -99,7 +106,7 @@ def _points_per_hour(report: PartitionReport) -> dg.TableMetadataValue:
 )
 def ingest_drops(
     context: dg.AssetExecutionContext, flight_store: FlightStore, landing: LandingZone
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
     """Decode, validate and store every drop of the partition's day, atomically."""
     day = date.fromisoformat(context.partition_key)
     try:

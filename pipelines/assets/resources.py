@@ -19,10 +19,12 @@ from pipelines import settings
 from pipelines.warehouse.connection import connect
 
 
-class FlightStore(dg.ConfigurableResource):
+class FlightStore(dg.ConfigurableResource["FlightStore"]):
     """The TimescaleDB that holds flights (FLIGHTS_DATABASE_URL)."""
 
-    database_url: str | None = Field(None, description="Unset: FLIGHTS_DATABASE_URL's value.")
+    database_url: str | None = Field(
+        default=None, description="Unset: FLIGHTS_DATABASE_URL's value."
+    )
 
     @property
     def url(self) -> str:
@@ -34,12 +36,12 @@ class FlightStore(dg.ConfigurableResource):
             yield conn
 
 
-class LandingZone(dg.ConfigurableResource):
+class LandingZone(dg.ConfigurableResource["LandingZone"]):
     """Where drops arrive: `<root>/<YYYY-MM-DD>/**` (FLIGHTS_LANDING_ROOT)."""
 
-    root: str | None = Field(None, description="Unset: FLIGHTS_LANDING_ROOT's value.")
+    root: str | None = Field(default=None, description="Unset: FLIGHTS_LANDING_ROOT's value.")
     max_reject_rate: float | None = Field(
-        None, ge=0, le=1, description="Unset: FLIGHTS_MAX_REJECT_RATE's value."
+        default=None, ge=0, le=1, description="Unset: FLIGHTS_MAX_REJECT_RATE's value."
     )
 
     @property

@@ -19,7 +19,7 @@ from pipelines.api.client import Connection, get_track
 from pipelines.proto import flight_pb2
 
 
-class _Time(click.ParamType):
+class _Time(click.ParamType):  # type: ignore[type-arg]  # generic only in stubs
     """ISO 8601; a time without a zone is UTC."""
 
     name = "time"

@@ -78,7 +78,7 @@ def _store_report(url: str) -> dict[str, int]:
     with connect(url) as conn:
 
         def one(query: str) -> int:
-            row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(query).fetchone()
             return int(row[0]) if row and row[0] is not None else 0
 
         return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -33,14 +34,16 @@ def _days(start: date, end: date) -> list[date]:
 
 def run_ingest(
     days: list[date], console: Console, landing: Path | None = None
-) -> list[tuple[date, bool, dict]]:
+) -> list[tuple[date, bool, dict[str, Any]]]:
     """Materialize the ingest job for each day on the configured Dagster instance, reading
     drops from `landing` when given (this run's setting), else the settings' landing root."""
+    import dagster as dg
+
     from pipelines.assets.instance import open_instance
     from pipelines.definitions import defs
 
     job = defs.resolve_job_def("ingest_job")
-    run_config: dict = dict(QUIET)
+    run_config: dict[str, Any] = dict(QUIET)
     if landing is not None:
         run_config["resources"] = {"landing": {"config": {"root": str(landing.resolve())}}}
     results = []
@@ -65,9 +68,9 @@ def run_ingest(
                 raise_on_error=False,
                 run_config=run_config,
             )
-            metadata: dict = {}
+            metadata: dict[str, Any] = {}
             for event in result.get_asset_materialization_events():
-                if event.asset_key.to_user_string() == "flight_data":
+                if event.asset_key == dg.AssetKey("flight_data"):
                     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
             checks_ok = all(c.passed for c in result.get_asset_check_evaluations())
             results.append((day, result.success and checks_ok, metadata))

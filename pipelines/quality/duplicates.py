@@ -9,12 +9,14 @@ before, and then the store is asked, which settles it exactly.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipelines.drops.batches import METADATA_COLUMNS, POSITION_COLUMNS, Rejected
+from pipelines.flights.records import METADATA_COLUMNS, POSITION_COLUMNS, Rejected
 from pipelines.quality.validate import raw_record
 
 KEY_COLUMNS = ["flight_id", "timestamp"]
@@ -79,7 +81,7 @@ class PartitionKeys:
         return BatchKeys(frame[~seen_mask], frame[seen_mask], exact, conflicting)
 
 
-def superseded_reason(row: dict, by_source: str, by_record: int) -> str:
+def superseded_reason(row: Mapping[Hashable, Any], by_source: str, by_record: int) -> str:
     return (
         f"conflicting duplicate of ({row['flight_id']}, {row['timestamp']}): superseded "
         f"by record {by_record} of {by_source}"

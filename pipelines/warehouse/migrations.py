@@ -79,7 +79,7 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
         applied = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
         todo = pending_for(edition(conn), applied)
         for migration in todo:
-            conn.execute(migration.path.read_text())  # type: ignore[arg-type]
+            conn.execute(migration.path.read_text())
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                 (migration.version, migration.name, migration.checksum),
