@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import itertools
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,15 @@ def test_the_import_walk_resolves_every_form(tmp_path: Path, source: str, expect
     modules = {"pipelines.drops", "pipelines.drops.files", "pipelines.drops.stream"}
     modules |= {"pipelines.settings", "pipelines.drops.mod"}
     assert imported(path, "pipelines.drops.mod", modules) == expected
+
+
+def test_the_definitions_load_without_a_warning() -> None:
+    """What the UI's code server and every command import prints nothing to the operator."""
+    loaded = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "import pipelines.definitions"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stderr == ""
