@@ -164,14 +164,20 @@ def settings_file() -> Path:
     return Path(named).resolve() if named else dagster_home() / SETTINGS_FILE_NAME
 
 
-def _file_values(path: Path) -> dict[str, Any]:
+def _file_text(path: Path) -> bytes | None:
     try:
-        with path.open("rb") as file:
-            return tomllib.load(file)
+        return path.read_bytes()
     except FileNotFoundError:
-        return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return None
+    except OSError as exc:
         raise SettingsError(f"settings file {path} is unreadable: {exc}") from None
+
+
+def _file_values(path: Path, text: bytes | None) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text.decode()) if text is not None else {}
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
 
 
 def load() -> Settings:
@@ -180,27 +186,19 @@ def load() -> Settings:
     Cheap to call often: the model is built again only when our variables or the file changed.
     """
     path = settings_file()
-    try:
-        stat = path.stat()
-        file_state = (stat.st_mtime_ns, stat.st_size)
-    except FileNotFoundError:
-        file_state = None
     ours = frozenset(
         (name, value)
         for name, value in os.environ.items()
         if name.upper().startswith(ENV_PREFIX) or name.upper() == "DAGSTER_POSTGRES_URL"
     )
-    return _load(path, file_state, ours)
+    return _load(path, _file_text(path), ours)
 
 
 @functools.lru_cache(maxsize=16)
-def _load(
-    path: Path, file_state: tuple[int, int] | None, environment: frozenset[tuple[str, str]]
-) -> Settings:
-    """One build of the model; the arguments are the cache key (file state, our variables)."""
-    values = _file_values(path) if file_state else {}
+def _load(path: Path, text: bytes | None, environment: frozenset[tuple[str, str]]) -> Settings:
+    """One build of the model; the arguments are the cache key (the file, our variables)."""
     try:
-        return Settings(**values)
+        return Settings(**_file_values(path, text))
     except ValidationError as exc:
         raise SettingsError(_explain(exc.errors()[0], path)) from None
 
@@ -341,7 +339,8 @@ def source(field: str) -> Literal["env", "file", "default"]:
     """Where a setting's effective value comes from."""
     if os.environ.get(env_name(field), "").strip():
         return "env"
-    return "file" if field in _file_values(settings_file()) else "default"
+    path = settings_file()
+    return "file" if field in _file_values(path, _file_text(path)) else "default"
 
 
 def _shown(field: str, value: object) -> str:
