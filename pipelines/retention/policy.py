@@ -4,8 +4,6 @@ FLIGHTS_RAW_RETENTION_DAYS         days of raw points kept (90)
 FLIGHTS_AGGREGATE_RETENTION_DAYS   days of aggregates kept (730); at least the raw retention
 FLIGHTS_QUARANTINE_RETENTION_DAYS  days of quarantined rows kept, by partition day (30)
 FLIGHTS_RAW_RETENTION_FLOOR_DAYS   the shortest raw retention the cleaner accepts (7)
-FLIGHTS_AGGREGATE_REFRESH_MARGIN   how far beyond a partition's points its aggregates are
-                                   refreshed, e.g. "1 hour", "30 minutes", "0" ("1 hour")
 FLIGHTS_REALTIME_AGGREGATES        on/off: real-time aggregation on the licensed edition (off,
                                    so that both editions show only refreshed aggregates)
 FLIGHTS_LANDING_RETENTION          keep / archive / delete the landing folders of loaded
@@ -16,14 +14,11 @@ FLIGHTS_LANDING_ARCHIVE_DIR        where archived folders go (<landing root>-arc
 from __future__ import annotations
 
 import os
-import re
-from datetime import timedelta
 from pathlib import Path
 
 from pipelines.retention.landing import LANDING_POLICIES, LandingPolicy
 from pipelines.warehouse.retention import RetentionPolicy
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day)?s?\s*$", re.IGNORECASE)
 _TRUE = {"1", "on", "true", "yes"}
 _FALSE = {"0", "off", "false", "no", ""}
 
@@ -54,18 +49,6 @@ def retention_policy(
         else _days("FLIGHTS_QUARANTINE_RETENTION_DAYS", 30),
         raw_floor_days=_days("FLIGHTS_RAW_RETENTION_FLOOR_DAYS", 7),
     )
-
-
-def refresh_margin() -> timedelta:
-    value = os.environ.get("FLIGHTS_AGGREGATE_REFRESH_MARGIN", "1 hour")
-    match = _DURATION.match(value)
-    if not match:
-        raise ValueError(
-            f"FLIGHTS_AGGREGATE_REFRESH_MARGIN must look like '1 hour' or '30 minutes', "
-            f"not {value!r}"
-        )
-    amount, unit = int(match[1]), (match[2] or "second").lower()
-    return timedelta(**{f"{unit}s": amount})
 
 
 def realtime_aggregates() -> bool:
