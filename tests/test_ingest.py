@@ -16,6 +16,7 @@ from grpc_tools import protoc
 
 from pipelines.ingest import ingest_partition
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.ingest_checks import key_constraint
 from tests.conftest import DATA
 from tests.drops_factory import message, synthetic_day, write_jsonl, write_pb
 
@@ -232,3 +233,14 @@ def test_a_run_killed_during_its_write_leaves_nothing_and_the_rerun_completes(
     report = ingest_partition(apache_url, date(2024, 3, 1), landing)
     assert report.rows_stored == 240_000 and report.reconciles
     shutil.rmtree(landing)
+
+
+def test_the_key_check_finds_the_enforced_primary_key_and_misses_it_when_gone(
+    db_url: str,
+) -> None:
+    with connect(db_url) as conn:
+        assert key_constraint(conn) == "flight_data_pkey"
+        conn.execute("ALTER TABLE flight_data DROP CONSTRAINT flight_data_pkey")
+        assert key_constraint(conn) is None
+        conn.execute("ALTER TABLE flight_data ADD UNIQUE (\"timestamp\", flight_id)")
+        assert key_constraint(conn) is not None
