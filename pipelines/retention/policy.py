@@ -4,6 +4,8 @@ FLIGHTS_RAW_RETENTION_DAYS         days of raw points kept (90)
 FLIGHTS_AGGREGATE_RETENTION_DAYS   days of aggregates kept (730); at least the raw retention
 FLIGHTS_QUARANTINE_RETENTION_DAYS  days of quarantined rows kept, by partition day (30)
 FLIGHTS_RAW_RETENTION_FLOOR_DAYS   the shortest raw retention the cleaner accepts (7)
+FLIGHTS_COMPRESS_AFTER_DAYS        licensed edition: raw days older than this are compressed
+                                   by the cleaner (7)
 FLIGHTS_REALTIME_AGGREGATES        on/off: real-time aggregation on the licensed edition (off,
                                    so that both editions show only refreshed aggregates)
 FLIGHTS_LANDING_RETENTION          keep / archive / delete the landing folders of loaded
@@ -48,6 +50,7 @@ def retention_policy(
         if quarantine_days is not None
         else _days("FLIGHTS_QUARANTINE_RETENTION_DAYS", 30),
         raw_floor_days=_days("FLIGHTS_RAW_RETENTION_FLOOR_DAYS", 7),
+        compress_after_days=_days("FLIGHTS_COMPRESS_AFTER_DAYS", 7),
     )
 
 
