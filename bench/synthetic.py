@@ -32,6 +32,7 @@ class DayShape:
     rows: int
     flights: int = 9_500
     step: int = 10  # seconds between two reports of a flight
+    first_id: int = 0  # flight ids are first_id, first_id + 1, ... in hex (unique per day)
 
     @property
     def per_flight(self) -> int:
@@ -98,18 +99,18 @@ def _text_field(number: int, text: bytes) -> bytes:
     return bytes([number << 3 | 2, len(text)]) + text
 
 
-def _flight_blobs(flights: int) -> tuple[np.ndarray, np.ndarray]:
+def _flight_blobs(shape: DayShape) -> tuple[np.ndarray, np.ndarray]:
     """Per flight, its id and metadata fields encoded once: padded matrix and lengths."""
     blobs = [
-        _text_field(1, f"{f:08x}".encode())
+        _text_field(1, f"{shape.first_id + f:08x}".encode())
         + _text_field(7, AIRLINES[f % len(AIRLINES)].encode())
         + _text_field(8, f"XY{f % 9000}".encode())
         + _text_field(9, AIRPORTS[f % len(AIRPORTS)].encode())
         + _text_field(10, AIRPORTS[(f + 3) % len(AIRPORTS)].encode())
-        for f in range(flights)
+        for f in range(shape.flights)
     ]
     width = max(len(b) for b in blobs)
-    matrix = np.zeros((flights, width), dtype=np.uint8)
+    matrix = np.zeros((shape.flights, width), dtype=np.uint8)
     for i, blob in enumerate(blobs):
         matrix[i, : len(blob)] = np.frombuffer(blob, dtype=np.uint8)
     return matrix, np.array([len(b) for b in blobs], dtype=np.int64)
@@ -164,11 +165,11 @@ def _encode(batch: Batch, day: date, blobs: tuple[np.ndarray, np.ndarray]) -> by
     return out.tobytes()
 
 
-def _csv_table(batch: Batch, day: date) -> pa.Table:
+def _csv_table(batch: Batch, day: date, first_id: int) -> pa.Table:
     cols = _columns(batch)
     midnight = np.datetime64(day.isoformat(), "s")
     stamps = pa.array(midnight + batch.second.astype("timedelta64[s]"), pa.timestamp("s"))
-    ids = pa.array([f"{f:08x}" for f in range(int(batch.flight.max()) + 1)], pa.string())
+    ids = pa.array([f"{first_id + f:08x}" for f in range(int(batch.flight.max()) + 1)])
     return pa.table(
         {
             "flight_id": ids.take(pa.array(batch.flight)),
@@ -184,7 +185,7 @@ def _csv_table(batch: Batch, day: date) -> pa.Table:
 def write_day(shape: DayShape, day: date, drop: Path, rows_csv: Path | None = None) -> int:
     """Write the day's protobuf drop (and, if asked, the same rows as CSV); returns rows."""
     drop.parent.mkdir(parents=True, exist_ok=True)
-    blobs = _flight_blobs(shape.flights)
+    blobs = _flight_blobs(shape)
     written = 0
     writer: pacsv.CSVWriter | None = None
     with drop.open("wb") as out:
@@ -194,7 +195,7 @@ def write_day(shape: DayShape, day: date, drop: Path, rows_csv: Path | None = No
             out.write(_encode(batch, day, blobs))
             written += len(batch.flight)
             if rows_csv is not None:
-                table = _csv_table(batch, day)
+                table = _csv_table(batch, day, shape.first_id)
                 if writer is None:
                     options = pacsv.WriteOptions(include_header=False, quoting_style="none")
                     writer = pacsv.CSVWriter(str(rows_csv), table.schema, write_options=options)
