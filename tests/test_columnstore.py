@@ -18,9 +18,8 @@ from pipelines.warehouse.migrations import migrate
 from pipelines.warehouse.retention import RetentionPolicy, clean
 from tests.api import serving, stub_for
 from tests.conftest import DATA
+from tests.drops_factory import synthetic_day, write_pb
 from tests.test_aggregates import late_drop
-
-pytestmark = pytest.mark.licensed
 
 REAL = DATA / "drops"
 REAL_DAYS = (date(2022, 8, 2), date(2024, 1, 2))
@@ -88,6 +87,7 @@ def api_answers(url: str, flight_ids: tuple[str, ...]) -> dict[str, Any]:
     return answers
 
 
+@pytest.mark.licensed
 def test_compressed_days_round_trip_reruns_late_drops_the_api_and_the_cleaner(
     licensed_url: str, tmp_path: Path
 ) -> None:
@@ -146,3 +146,42 @@ def test_compressed_days_round_trip_reruns_late_drops_the_api_and_the_cleaner(
     assert kept == old_day
     assert left is not None and left[0] >= datetime(2024, 1, 2, tzinfo=UTC)
     assert all_fully_compressed(licensed_url)
+
+
+# Bytes of flight_data (heap, indexes, compressed chunks) per stored point.
+FOOTPRINT = "SELECT hypertable_size('flight_data')::float8 / count(*), count(*) FROM flight_data"
+
+
+@pytest.mark.licensed
+def test_compressed_real_opensky_days_take_under_20_bytes_per_point(licensed_url: str) -> None:
+    opensky = DATA / "opensky"
+    day = date(2021, 10, 7)
+    ingest_partition(licensed_url, day, opensky)
+    with connect(licensed_url, autocommit=True) as conn:
+        before, points = conn.execute(FOOTPRINT).fetchone() or (0.0, 0)
+        report = clean(conn, day + timedelta(days=8), KEEP_ALL)
+        after, _ = conn.execute(FOOTPRINT).fetchone() or (0.0, 0)
+    assert points > 200_000 and report.compressed_chunks
+    assert after <= 20 < before, (before, after)
+
+
+@pytest.mark.apache
+def test_the_apache_edition_keeps_a_time_ordered_day_under_150_bytes_per_point(
+    apache_url: str, tmp_path: Path
+) -> None:
+    """Rows uncompressed: the primary key and a BRIN time index, no B-tree on time."""
+    day = "2024-03-01"
+    reports = sorted(synthetic_day(60_000, day, flights=300), key=lambda m: m.timestamp)
+    write_pb(tmp_path / day / "day.pb", reports)
+    ingest_partition(apache_url, date.fromisoformat(day), tmp_path)
+    with connect(apache_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE flight_data")
+        per_point, points = conn.execute(FOOTPRINT).fetchone() or (0.0, 0)
+        methods = conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'flight_data' "
+            "ORDER BY indexname"
+        ).fetchall()
+    assert points == 60_000
+    assert per_point <= 150, per_point
+    assert [name for name, _ in methods] == ["flight_data_pkey", "flight_data_time_brin"]
+    assert "USING brin" in methods[1][1]

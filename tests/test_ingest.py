@@ -242,5 +242,5 @@ def test_the_key_check_finds_the_enforced_primary_key_and_misses_it_when_gone(
         assert key_constraint(conn) == "flight_data_pkey"
         conn.execute("ALTER TABLE flight_data DROP CONSTRAINT flight_data_pkey")
         assert key_constraint(conn) is None
-        conn.execute("ALTER TABLE flight_data ADD UNIQUE (\"timestamp\", flight_id)")
+        conn.execute('ALTER TABLE flight_data ADD UNIQUE ("timestamp", flight_id)')
         assert key_constraint(conn) is not None

@@ -2,7 +2,7 @@
 
 A day's chunk of `flight_data` is compressed once it is older than the configured age
 (FLIGHTS_COMPRESS_AFTER_DAYS), by the cleaner's run, segmented by flight and ordered by time
-(sql/migrations/006_columnstore.timescale.sql). A late drop or a re-run that upserts into a
+(sql/migrations/008_columnstore.timescale.sql). A late drop or a re-run that upserts into a
 compressed day decompresses the segments it touches; the ingest then compresses that chunk
 again, so a compressed day stays compressed. The Apache edition refuses compression: there
 every function here does nothing.
