@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.databases import dropped_at_exit, fresh_database  # noqa: E402
+from bench.measure import bare_reader  # noqa: E402
 from pipelines.api.config import ApiConfig  # noqa: E402
 from pipelines.proto import flight_pb2, flight_pb2_grpc  # noqa: E402
 from pipelines.warehouse.connection import connect  # noqa: E402
@@ -148,16 +149,14 @@ def sql_call(url: str, max_points: int = ApiConfig.max_points) -> Callable[[], C
     only), one read-only transaction per call."""
 
     def make() -> Call:
-        conn = psycopg.connect(url, prepare_threshold=0, autocommit=False)
-        conn.read_only = True
-        reads = FlightReads(conn)
+        run = bare_reader(url)
 
         def call(fid: str) -> int:
-            with conn.transaction():
-                reads.begin(timeout=60, role=None)
+            def read(reads: FlightReads) -> int:
                 reads.flight(fid)
-                sampled = reads.track_even(Source.RAW, fid, Window(), points=max_points)
-            return len(sampled.track)
+                return len(reads.track_even(Source.RAW, fid, Window(), points=max_points).track)
+
+            return run(read)
 
         return call
 

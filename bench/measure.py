@@ -14,15 +14,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
 
 from pipelines import settings
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.flight_reads import FlightReads
 
 ROOT = Path(__file__).resolve().parent.parent
 COPY_COLUMNS = ("flight_id", "timestamp", "latitude", "longitude", "altitude", "airspeed")
@@ -137,6 +140,25 @@ def stored_points(url: str) -> int:
     with connect(url) as conn:
         row = conn.execute("SELECT count(*) FROM flight_data").fetchone()
     return int(row[0]) if row else 0
+
+
+Result = TypeVar("Result")
+
+
+def bare_reader(url: str) -> Callable[[Callable[[FlightReads], Result]], Result]:
+    """Runs API reads bare: on a kept connection set up as the API's pool sets up its own
+    (statements prepared, read only), each in one read-only transaction that starts with
+    the API's first statement; no gRPC, no encoding."""
+    conn = psycopg.connect(url, prepare_threshold=0)
+    conn.read_only = True
+    reads = FlightReads(conn)
+
+    def run(work: Callable[[FlightReads], Result]) -> Result:
+        with conn.transaction():
+            reads.begin(timeout=60, role=None)
+            return work(reads)
+
+    return run
 
 
 def _child_ingest_step(url: str, landing: str, day: str) -> None:

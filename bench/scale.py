@@ -33,13 +33,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import grpc
-import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.databases import blank_database, dropped_at_exit, fresh_database  # noqa: E402
-from bench.measure import copy_seconds, flights_ingest, twin_of_flight_data  # noqa: E402
+from bench.measure import (  # noqa: E402
+    bare_reader,
+    copy_seconds,
+    flights_ingest,
+    twin_of_flight_data,
+)
 from bench.synthetic import DayShape, write_day  # noqa: E402
 from pipelines import localdb  # noqa: E402
 from pipelines.api import validation  # noqa: E402
@@ -206,14 +210,7 @@ def latency_table(url: str, calls: int, title: str) -> None:
             f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)]
         )
         stub = flight_pb2_grpc.FlightDataServiceStub(channel)
-        conn = psycopg.connect(url, prepare_threshold=0)
-        conn.read_only = True
-        reads = FlightReads(conn)
-
-        def bare_call(shape: Shape) -> None:
-            with conn.transaction():
-                reads.begin(timeout=60, role=None)
-                shape.bare(reads)
+        bare = bare_reader(url)
 
         print(f"\n{title} (flight {flight_id}, {calls} calls each)")
         print(f"{'call':<34}{'API p50':>9}{'p95':>8}{'bare p50':>10}{'p95':>8}{'API/bare':>10}")
@@ -221,7 +218,7 @@ def latency_table(url: str, calls: int, title: str) -> None:
             timed: dict[str, list[float]] = {"api": [], "bare": []}
             runs: dict[str, Call] = {
                 "api": lambda s=shape: s.api(stub),
-                "bare": lambda s=shape: bare_call(s),
+                "bare": lambda s=shape: bare(s.bare),
             }
             for run in runs.values():
                 run()  # warm: connections open, statements prepared
@@ -236,7 +233,6 @@ def latency_table(url: str, calls: int, title: str) -> None:
                 f"{shape.name:<34}{api50:>9.1f}{_ms(timed['api'], 95):>8.1f}"
                 f"{bare50:>10.1f}{_ms(timed['bare'], 95):>8.1f}{api50 / bare50:>9.2f}x"
             )
-        conn.close()
         channel.close()
     finally:
         proc.terminate()
