@@ -136,6 +136,20 @@ def flights_ingest(url: str, dagster_url: str, landing: Path, first: date, last:
         return Run(seconds, int(Path(peak.name).read_text()) / 1024)
 
 
+# Bytes of flight_data (heap, indexes, compressed chunks) per stored point, and the points.
+_FOOTPRINT = """
+SELECT hypertable_size('flight_data')::float8 / greatest(count(*), 1), count(*)
+FROM flight_data
+"""
+
+
+def footprint(conn: psycopg.Connection) -> tuple[float, int]:
+    """Bytes per stored point of flight_data, and how many points it holds."""
+    row = conn.execute(_FOOTPRINT).fetchone()
+    assert row is not None
+    return float(row[0]), int(row[1])
+
+
 def stored_points(url: str) -> int:
     with connect(url) as conn:
         row = conn.execute("SELECT count(*) FROM flight_data").fetchone()

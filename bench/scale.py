@@ -42,6 +42,7 @@ from bench.measure import (  # noqa: E402
     bare_reader,
     copy_seconds,
     flights_ingest,
+    footprint,
     twin_of_flight_data,
 )
 from bench.synthetic import DayShape, write_day  # noqa: E402
@@ -60,12 +61,6 @@ from pipelines.warehouse.retention import clean  # noqa: E402
 FIRST_DAY = date(2024, 3, 1)
 STORE, CURVE, DAGSTER = "flights_bench_scale", "flights_bench_curve", "flights_bench_scale_dagster"
 FLIGHTS = str(Path(sys.executable).with_name("flights"))
-
-# Bytes of flight_data (heap, indexes, compressed chunks) per stored point.
-FOOTPRINT = """
-SELECT hypertable_size('flight_data')::float8 / greatest(count(*), 1), count(*)
-FROM flight_data
-"""
 
 
 @dataclass(frozen=True)
@@ -115,7 +110,7 @@ def build(name: str, work: Path, days: int, rows: int, flights: int) -> tuple[st
         rows_csv.unlink()
     with connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE flight_data")
-        per_point, points = conn.execute(FOOTPRINT).fetchone() or (0.0, 0)
+        per_point, points = footprint(conn)
     assert points == days * rows, (points, days * rows)
     return url, Loaded(points, copy, run.seconds, run.peak_mib, per_point)
 
@@ -247,7 +242,7 @@ def compress_store(url: str, days: int) -> float:
         began = time.perf_counter()
         report = clean(conn, as_of, policy)
         seconds = time.perf_counter() - began
-        per_point, _ = conn.execute(FOOTPRINT).fetchone() or (0.0, 0)
+        per_point, _ = footprint(conn)
     print(
         f"compressed {len(report.compressed_chunks)} chunks in {seconds:.1f} s: "
         f"{per_point:.1f} bytes per point"
