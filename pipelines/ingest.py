@@ -9,7 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +22,8 @@ from pipelines.flights.identity import FlightIdentifier, needs_flight_ids
 from pipelines.flights.records import Rejected
 from pipelines.quality.duplicates import CONTENT_COLUMNS, PartitionKeys, superseded_reason
 from pipelines.quality.validate import validate_batch
+from pipelines.warehouse.aggregates import Window
+from pipelines.warehouse.columnstore import recompress_window
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.partition_load import PartitionLoad
 
@@ -159,6 +161,13 @@ def ingest_partition(
                 if progress:
                     progress(done_bytes, rows_read)
             counts = load.finish(files=len(files), rows_read=rows_read, fingerprint=fingerprint)
+        if counts.min_timestamp is not None and counts.max_timestamp is not None:
+            # A compressed day this load wrote into is left compressed again.
+            with conn.transaction():
+                recompress_window(
+                    conn,
+                    Window(counts.min_timestamp, counts.max_timestamp + timedelta(microseconds=1)),
+                )
     return PartitionReport(
         day=day,
         files=len(files),

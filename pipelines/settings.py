@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from annotated_types import Ge, Gt, Le
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import Field, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -38,25 +38,9 @@ ENV_PREFIX = "FLIGHTS_"
 
 LandingPolicy = Literal["keep", "archive", "delete"]
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day)?s?\s*$", re.IGNORECASE)
-DURATION_FORM = "a duration like '1 hour', '30 minutes' or '0'"
-
-
-def _duration(value: object) -> object:
-    """'1 hour', '30 minutes', '90' (seconds): the form the refresh margin has always taken."""
-    if isinstance(value, timedelta):
-        return value
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"must be {DURATION_FORM}")
-    amount, unit = int(match[1]), (match[2] or "second").lower()
-    return timedelta(**{f"{unit}s": amount})
-
-
 Port = Annotated[int, Ge(0), Le(65_535)]
 Days = Annotated[int, Ge(0), Le(100_000)]
 Minutes = Annotated[float, Gt(0)]
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class Settings(BaseSettings):
@@ -93,8 +77,8 @@ class Settings(BaseSettings):
     aggregate_retention_days: Days = Field(730, description="days of aggregates kept")
     quarantine_retention_days: Days = Field(30, description="days of quarantined rows kept")
     raw_retention_floor_days: Days = Field(7, description="shortest raw retention accepted")
-    aggregate_refresh_margin: Duration = Field(
-        timedelta(hours=1), description="refresh window beyond a day's points"
+    compress_after_days: Days = Field(
+        7, description="licensed edition: raw days older than this are compressed"
     )
     realtime_aggregates: bool = Field(False, description="licensed edition: real-time aggregates")
     landing_retention: LandingPolicy = Field("keep", description="landing days past retention")
@@ -221,8 +205,6 @@ def accepted(field: str) -> str:
     info: FieldInfo = Settings.model_fields[field]
     kinds = set(typing.get_args(info.annotation)) | {info.annotation}
     kinds.discard(type(None))
-    if field == "aggregate_refresh_margin":
-        return DURATION_FORM
     if bool in kinds:
         return "on or off"
     if date in kinds:

@@ -11,11 +11,16 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from grpc_tools import protoc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.ingest import ingest_partition
+from pipelines.quality.duplicates import PartitionKeys
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.ingest_checks import key_constraint
 from tests.conftest import DATA
 from tests.drops_factory import message, synthetic_day, write_jsonl, write_pb
 
@@ -232,3 +237,46 @@ def test_a_run_killed_during_its_write_leaves_nothing_and_the_rerun_completes(
     report = ingest_partition(apache_url, date(2024, 3, 1), landing)
     assert report.rows_stored == 240_000 and report.reconciles
     shutil.rmtree(landing)
+
+
+def test_the_key_check_finds_the_enforced_primary_key_and_misses_it_when_gone(
+    db_url: str,
+) -> None:
+    with connect(db_url) as conn:
+        assert key_constraint(conn) == "flight_data_pkey"
+        conn.execute("ALTER TABLE flight_data DROP CONSTRAINT flight_data_pkey")
+        assert key_constraint(conn) is None
+        conn.execute('ALTER TABLE flight_data ADD UNIQUE ("timestamp", flight_id)')
+        assert key_constraint(conn) is not None
+
+
+class _SmallRuns(PartitionKeys):
+    RUN_KEYS = 5  # many runs from a few keys
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    batches=st.lists(
+        st.sets(st.tuples(st.sampled_from(["a1", "b2", "c3"]), st.integers(0, 30)), max_size=12),
+        max_size=10,
+    )
+)
+def test_keys_of_earlier_batches_are_found_in_every_sorted_run(
+    batches: list[set[tuple[str, int]]],
+) -> None:
+    keys, seen = _SmallRuns(), set()
+    for batch in batches:
+        rows = sorted(batch)
+        frame = pd.DataFrame(
+            {
+                "flight_id": [f for f, _ in rows],
+                "timestamp": pd.to_datetime([t for _, t in rows], unit="s", utc=True),
+            }
+        )
+        split = keys.split(frame, "drop.pb")
+        found = zip(
+            split.seen["flight_id"], split.seen["timestamp"].astype("int64") // 10**9, strict=True
+        )
+        assert list(found) == [row for row in rows if row in seen]
+        assert len(split.new) == sum(row not in seen for row in rows)
+        seen |= batch

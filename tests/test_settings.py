@@ -80,7 +80,6 @@ def test_numbers_in_range_are_taken_and_out_of_range_fail_naming_the_variable_an
         ("FLIGHTS_LANDING_RETENTION", "shred", "one of keep, archive, delete"),
         ("FLIGHTS_REALTIME_AGGREGATES", "sometimes", "on or off"),
         ("FLIGHTS_START_DATE", "2024-02-30", "a date YYYY-MM-DD"),
-        ("FLIGHTS_AGGREGATE_REFRESH_MARGIN", "soon", settings.DURATION_FORM),
     ],
 )
 def test_every_command_stops_at_start_up_on_a_bad_value_with_one_line(

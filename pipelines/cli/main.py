@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import ClassVar
 
 import click
 import psycopg
 
 from pipelines import localdb, settings
-from pipelines.cli.api import get, serve
-from pipelines.cli.clean import clean_command
-from pipelines.cli.ingest import ingest
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import MigrationError, migrate
 
@@ -24,7 +23,30 @@ OPERATOR_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyCommands(click.Group):
+    """Imports a command's module only when that command is asked for: `flights ingest` then
+    never loads the gRPC server, nor `flights serve` Dagster."""
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "ingest": "pipelines.cli.ingest:ingest",
+        "clean": "pipelines.cli.clean:clean_command",
+        "serve": "pipelines.cli.api:serve",
+        "get": "pipelines.cli.api:get",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY:
+            module, name = self.LAZY[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), name)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyCommands, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Historical Flight Data Aggregator: ADS-B drops to TimescaleDB, served over gRPC.
 
@@ -126,12 +148,6 @@ def demo() -> None:
 
     if not run_demo(Console()):
         raise click.ClickException("a day failed; see the report above and the Dagster UI")
-
-
-cli.add_command(ingest)
-cli.add_command(clean_command)
-cli.add_command(serve)
-cli.add_command(get)
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ FLIGHTS_RAW_RETENTION_DAYS         days of raw points kept (90)
 FLIGHTS_AGGREGATE_RETENTION_DAYS   days of aggregates kept (730); at least the raw retention
 FLIGHTS_QUARANTINE_RETENTION_DAYS  days of quarantined rows kept, by partition day (30)
 FLIGHTS_RAW_RETENTION_FLOOR_DAYS   the shortest raw retention the cleaner accepts (7)
-FLIGHTS_AGGREGATE_REFRESH_MARGIN   how far beyond a partition's points its aggregates are
-                                   refreshed, e.g. "1 hour", "30 minutes", "0" ("1 hour")
+FLIGHTS_COMPRESS_AFTER_DAYS        licensed edition: raw days older than this are compressed
+                                   by the cleaner (7)
 FLIGHTS_REALTIME_AGGREGATES        on/off: real-time aggregation on the licensed edition (off,
                                    so that both editions show only refreshed aggregates)
 FLIGHTS_LANDING_RETENTION          keep / archive / delete the landing folders of loaded
@@ -15,7 +15,6 @@ FLIGHTS_LANDING_ARCHIVE_DIR        where archived folders go (<landing root>-arc
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 from pipelines import settings
@@ -40,11 +39,8 @@ def retention_policy(
         if quarantine_days is None
         else quarantine_days,
         raw_floor_days=configured.raw_retention_floor_days,
+        compress_after_days=configured.compress_after_days,
     )
-
-
-def refresh_margin() -> timedelta:
-    return settings.load().aggregate_refresh_margin
 
 
 def realtime_aggregates() -> bool:
