@@ -54,6 +54,12 @@ def pending_for(edition_name: str, applied: set[str]) -> list[Migration]:
             raise MigrationError(f"migration file name not understood: {path.name}")
         if match["edition"] not in (None, edition_name):
             continue
+        earlier = chosen.get(match["version"])
+        if earlier is not None:
+            raise MigrationError(
+                f"two migrations share number {match['version']} for this edition: "
+                f"{earlier.path.name} and {path.name}; renumber one"
+            )
         chosen[match["version"]] = Migration(match["version"], match["name"], path)
     return [m for v, m in sorted(chosen.items()) if v not in applied]
 
