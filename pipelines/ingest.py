@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipelines.drops import discover_drops, read_drop
+from pipelines.drops import read_drop
 from pipelines.drops.batches import DEFAULT_BATCH_ROWS
-from pipelines.drops.files import partition_fingerprint
+from pipelines.drops.files import partition_fingerprint, scan_day
 from pipelines.flights.aircraft_state import day_identifier
 from pipelines.flights.identity import FlightIdentifier, needs_flight_ids
 from pipelines.flights.records import Rejected
@@ -46,6 +46,7 @@ class PartitionReport:
     min_timestamp: datetime | None
     max_timestamp: datetime | None
     fingerprint: str
+    files_skipped: int = 0  # hidden, still being written, or read through another path
     reject_reasons: Counter[str] = field(default_factory=Counter)
     points_per_hour: Counter[datetime] = field(default_factory=Counter)
 
@@ -117,7 +118,8 @@ def ingest_partition(
 ) -> PartitionReport:
     """Load every drop of `day` in one transaction and return its counts."""
     started = time.perf_counter()
-    files = discover_drops(landing_root, day)
+    scan = scan_day(landing_root, day)
+    files = scan.drops
     fingerprint = partition_fingerprint(files)
     keys = PartitionKeys()
     reasons: Counter[str] = Counter()
@@ -181,6 +183,7 @@ def ingest_partition(
         min_timestamp=counts.min_timestamp,
         max_timestamp=counts.max_timestamp,
         fingerprint=fingerprint,
+        files_skipped=len(scan.skipped),
         reject_reasons=reasons,
         points_per_hour=per_hour,
     )

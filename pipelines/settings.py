@@ -365,3 +365,9 @@ def save(field: str, value: str) -> Path:
         path.write_text(before)
         raise
     return path
+
+
+def in_progress_suffixes() -> tuple[str, ...]:
+    """Endings of files still being written into the landing zone: not drops (yet)."""
+    raw = os.environ.get("FLIGHTS_IN_PROGRESS_SUFFIXES", ".part,.tmp")
+    return tuple(s.strip().lower() for s in raw.split(",") if s.strip())

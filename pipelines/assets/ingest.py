@@ -126,6 +126,7 @@ def ingest_drops(
     )
     counts = {
         "files": report.files,
+        "files_skipped": report.files_skipped,
         "rows_read": report.rows_read,
         "rows_stored": report.rows_stored,
         "rows_quarantined": report.rows_quarantined,

@@ -15,7 +15,15 @@ from pipelines import settings
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import migrate
 
-SUMMARY_FIELDS = ("files", "rows_read", "rows_stored", "rows_quarantined", "duplicates", "seconds")
+SUMMARY_FIELDS = (
+    "files",
+    "files_skipped",
+    "rows_read",
+    "rows_stored",
+    "rows_quarantined",
+    "duplicates",
+    "seconds",
+)
 
 
 # Dagster's per-event debug lines would bury the summary; the UI keeps the full log.
@@ -107,7 +115,8 @@ def ingest(start: datetime, end: datetime | None, landing: Path | None) -> None:
     table = Table(title=f"ingest {days[0]} .. {days[-1]}")
     table.add_column("day")
     for name in SUMMARY_FIELDS:
-        table.add_column(name.replace("rows_", "").replace("quarantined", "quar."), justify="right")
+        label = name.replace("rows_", "").replace("files_", "").replace("quarantined", "quar.")
+        table.add_column(label, justify="right")
     table.add_column("status")
     for day, ok, meta in results:
         table.add_row(

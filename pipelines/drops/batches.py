@@ -38,7 +38,13 @@ class DropBatch:
 
 
 TEXT = pd.StringDtype("pyarrow")
+# Plausible times of a position report: from 2000-01-01 UTC (flight ids count seconds from
+# it) to the end of 2099. An epoch number outside is never converted (it could overflow or
+# wrap); an ISO time outside is rejected by the schema.
+EARLIEST_TIMESTAMP = pd.Timestamp("2000-01-01", tz="UTC")
+LATEST_TIMESTAMP = pd.Timestamp("2100-01-01", tz="UTC")
 _ISO_SECONDS_Z = "%Y-%m-%dT%H:%M:%SZ"  # the common shape, parsed in Arrow's C++ first
+_ISO_SECONDS_Z_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 
 
 def parse_timestamps(raw: pd.Series) -> pd.Series:
@@ -47,7 +53,9 @@ def parse_timestamps(raw: pd.Series) -> pd.Series:
     The common `2024-01-02T07:22:55Z` parses in one vectorised pass; only what that leaves
     unparsed is tried as any ISO 8601, then as epoch seconds."""
     arrow = pa.array(raw.array, type=pa.string()) if len(raw) else pa.array([], pa.string())
-    fast = pc.strptime(arrow, format=_ISO_SECONDS_Z, unit="ns", error_is_null=True)
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    fast = _exact(arrow, pc.strptime(arrow, format=_ISO_SECONDS_Z, unit="ns", error_is_null=True))
     parsed = (
         pd.Series(fast.to_numpy(zero_copy_only=False), index=raw.index, dtype="datetime64[ns]")
         .dt.tz_localize("UTC")
@@ -57,10 +65,68 @@ def parse_timestamps(raw: pd.Series) -> pd.Series:
     if missing.any():
         rest = raw[missing].astype(object)
         iso = pd.to_datetime(rest, utc=True, errors="coerce", format="ISO8601")
-        epoch = pd.to_numeric(rest.str.strip(), errors="coerce")
+        epoch = pd.to_numeric(rest.str.strip(), errors="coerce").astype("float64")
+        plausible = (epoch >= EARLIEST_TIMESTAMP.timestamp()) & (
+            epoch < LATEST_TIMESTAMP.timestamp()
+        )
+        epoch = epoch.where(plausible)
         iso = iso.where(iso.notna(), pd.to_datetime(epoch, unit="s", utc=True, errors="coerce"))
         parsed[missing] = iso.astype("datetime64[ns, UTC]")
     return parsed
+
+
+def _exact(text: pa.Array, parsed: pa.Array) -> pa.Array:
+    """`parsed` where it says what `text` says: strptime also takes `10:00:2Z`, and rolls an
+    impossible day or second over (`02-30` into March, `23:59:60` into the next day) instead
+    of refusing; those become null, for the slower parse to judge."""
+    chars = _fixed_width(text)
+    if chars is None:  # not all of the common shape: the general (slower) check
+        shaped = pc.fill_null(pc.match_substring_regex(text, _ISO_SECONDS_Z_PATTERN), False)
+        chars = _fixed_width(pc.if_else(shaped, text, _EPOCH_TEXT))
+        assert chars is not None
+        ok = shaped.to_numpy(zero_copy_only=False)
+    else:
+        digits = (chars[:, _DIGITS] - np.uint8(ord("0"))) < 10  # wraps below "0"
+        ok = digits.all(axis=1) & (chars[:, _SEPARATORS] == _SEPARATOR_CHARS).all(axis=1)
+    day = _two_digits(chars, 8)
+    second = _two_digits(chars, 17)
+    # Only a day past the 28th or a 60th second can have rolled over.
+    doubtful = np.flatnonzero(ok & ((day > 28) | (second > 59)))
+    if len(doubtful):
+        taken = pc.fill_null(parsed.take(pa.array(doubtful)), 0).cast(pa.int64())
+        nanos = taken.to_numpy(zero_copy_only=False)
+        days = nanos.astype("datetime64[ns]").astype("datetime64[D]")
+        first = days.astype("datetime64[M]").astype("datetime64[D]")
+        month_day = (days - first).astype(np.int64) + 1
+        same = (month_day == day[doubtful]) & (nanos // 1_000_000_000 % 60 == second[doubtful])
+        ok[doubtful] = same
+    return pc.if_else(pa.array(ok), parsed, pa.scalar(None, parsed.type))
+
+
+def _two_digits(chars: np.ndarray, at: int) -> np.ndarray:
+    tens: np.ndarray = chars[:, at].astype(np.int64) - ord("0")
+    ones: np.ndarray = chars[:, at + 1].astype(np.int64) - ord("0")
+    both: np.ndarray = tens * 10 + ones
+    return both
+
+
+def _fixed_width(text: pa.Array) -> np.ndarray | None:
+    """The texts as an (n, 20) byte matrix when every one is 20 bytes long, else None."""
+    width = len(_EPOCH_TEXT)
+    if text.null_count:
+        return None
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)
+    offsets = offsets[text.offset : text.offset + len(text) + 1]
+    if not (np.diff(offsets) == width).all():
+        return None
+    data = np.frombuffer(text.buffers()[2] or b"", dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data.reshape(len(text), width)
+
+
+_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+_SEPARATORS = [4, 7, 10, 13, 16, 19]
+_SEPARATOR_CHARS = np.frombuffer(b"--T::Z", dtype=np.uint8)
+_EPOCH_TEXT = "1970-01-01T00:00:00Z"
 
 
 Column: TypeAlias = list[Any] | np.ndarray | pa.Array

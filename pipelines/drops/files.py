@@ -7,19 +7,20 @@ with its reason, never an exception that stops the day.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
+import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import BinaryIO
+from pathlib import Path, PurePath
+from typing import BinaryIO, cast
 
+from pipelines import settings
 from pipelines.drops.batches import DEFAULT_BATCH_ROWS, DropBatch, frame_from_columns
 from pipelines.drops.jsonl import read_jsonl
 from pipelines.drops.opensky import read_opensky
 from pipelines.drops.protobuf import read_protobuf
-from pipelines.drops.stream import GZIP_MAGIC, DropReadError
+from pipelines.drops.stream import GZIP_MAGIC, DropReadError, GzipStream
 from pipelines.flights.records import Rejected
 
 Reader = Callable[[BinaryIO, str, int], Iterator[DropBatch]]
@@ -27,37 +28,134 @@ Reader = Callable[[BinaryIO, str, int], Iterator[DropBatch]]
 
 @dataclass(frozen=True)
 class DropFile:
-    """A file in a day's landing folder; `name` is its path relative to the landing root."""
+    """A file in a day's landing folder; `name` is its path relative to the landing root as
+    shown (bytes that are not UTF-8 as `\\xNN`); `problem` says why it cannot be read, when
+    that was known on discovery (an unreadable folder)."""
 
     path: Path
     name: str
     size: int
     mtime_ns: int
+    problem: str | None = None
 
     @property
     def fingerprint(self) -> str:
         return f"{self.name}:{self.size}:{self.mtime_ns}"
 
 
+@dataclass
+class DayScan:
+    """A day's landing folder: its drops, and what lies there that is not a drop (hidden,
+    still being written, or a symlink whose target another path reads), with why."""
+
+    drops: list[DropFile] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
 def day_folder(root: Path, day: date) -> Path:
     return root / day.isoformat()
 
 
-def discover_drops(root: Path, day: date) -> list[DropFile]:
-    """Every file under the day's folder (symlinks included, checked when read), sorted."""
+def shown_name(path: PurePath) -> str:
+    """A path as text that can be printed and stored: undecodable bytes as `\\xNN`."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _owner(real_root: Path, target: Path) -> str | None:
+    """Who reads a symlink's target: `"outside"`, the day folder it lies in, or "" for a
+    place of the landing zone no day owns (the linking day reads it)."""
+    if not target.is_relative_to(real_root) or target == real_root:
+        return "outside"
+    top = target.relative_to(real_root).parts[0]
+    try:
+        date.fromisoformat(top)
+    except ValueError:
+        return ""
+    folder = real_root / top
+    return top if folder.is_dir() and not folder.is_symlink() else ""
+
+
+def scan_day(root: Path, day: date) -> DayScan:
+    """Every drop under the day's folder, sorted by path, and what was skipped.
+
+    Hidden names (`.name`, folders included) and names ending in an in-progress suffix are
+    not drops. A symlink is judged by where it resolves: outside the landing zone it stays a
+    drop that `read_drop` refuses; into a day folder, only that day reads it (by its real
+    path); elsewhere in the landing zone, this day reads it. A folder that cannot be listed
+    is a drop with its problem, never a silent skip."""
+    scan = DayScan()
     folder = day_folder(root, day)
     if not folder.is_dir():
-        return []
-    found = []
-    for path in sorted(p for p in folder.rglob("*") if not p.is_dir() or p.is_symlink()):
+        return scan
+    real_root = root.resolve()
+    suffixes = settings.in_progress_suffixes()
+    owner = day.isoformat()
+    visited: set[Path] = set()
+    if folder.is_symlink() and not _follow(folder, real_root, owner, visited, scan):
+        return scan
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        visited.add(current.resolve())
         try:
-            stat = path.lstat() if path.is_symlink() else path.stat()
-        except OSError:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError as exc:
+            scan.drops.append(_unreadable(current, root, f"folder cannot be read: {exc.strerror}"))
             continue
-        found.append(
-            DropFile(path, path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns)
-        )
-    return found
+        for entry in entries:
+            path = Path(entry.path)
+            name = shown_name(path.relative_to(root))
+            if entry.name.startswith("."):
+                scan.skipped.append((name, "hidden"))
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows a symlink
+            except OSError:
+                is_dir = False
+            if not is_dir and entry.name.lower().endswith(suffixes):
+                scan.skipped.append((name, "still being written"))
+                continue
+            if entry.is_symlink() and not _follow(path, real_root, owner, visited, scan):
+                continue
+            if is_dir:
+                pending.append(path)
+                continue
+            try:
+                stat = path.lstat() if entry.is_symlink() else path.stat()
+            except OSError as exc:
+                scan.drops.append(_unreadable(path, root, f"file cannot be read: {exc.strerror}"))
+                continue
+            scan.drops.append(DropFile(path, name, stat.st_size, stat.st_mtime_ns))
+    scan.drops.sort(key=lambda d: d.path)
+    return scan
+
+
+def _follow(path: Path, real_root: Path, day: str, visited: set[Path], scan: DayScan) -> bool:
+    """Whether this day reads the symlink `path` (a file to read or a folder to walk)."""
+    target = path.resolve()
+    owner = _owner(real_root, target)
+    name = shown_name(path.relative_to(real_root) if path.is_relative_to(real_root) else path)
+    if owner == "outside":
+        if target.is_dir():  # one record for the folder, none for what lies beyond it
+            scan.drops.append(DropFile(path, name, 0, 0, "symlink points outside the landing zone"))
+            return False
+        return True  # refused when read, with its reason
+    if owner and owner != day:
+        scan.skipped.append((name, f"symlink into {owner}, which reads it"))
+        return False
+    if owner == day or target in visited:
+        scan.skipped.append((name, "symlink to a path this day reads anyway"))
+        return False
+    return True
+
+
+def _unreadable(path: Path, root: Path, reason: str) -> DropFile:
+    return DropFile(path, shown_name(path.relative_to(root)), 0, 0, reason)
+
+
+def discover_drops(root: Path, day: date) -> list[DropFile]:
+    """The drops of a day (see `scan_day`)."""
+    return scan_day(root, day).drops
 
 
 def partition_fingerprint(files: list[DropFile]) -> str:
@@ -93,10 +191,10 @@ def _file_reject(drop: DropFile, reason: str) -> DropBatch:
     return DropBatch(drop.name, empty, [Rejected(drop.name, reason)])
 
 
-def _open(path: Path) -> BinaryIO:
+def _open(path: Path) -> BinaryIO | GzipStream:
     raw = path.open("rb")
     if raw.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+        return GzipStream(raw)
     return raw
 
 
@@ -104,6 +202,9 @@ def read_drop(
     drop: DropFile, root: Path, batch_rows: int = DEFAULT_BATCH_ROWS
 ) -> Iterator[DropBatch]:
     """Decode one file into batches; whatever cannot be read is yielded as rejects."""
+    if drop.problem:
+        yield _file_reject(drop, drop.problem)
+        return
     fmt = _format_of(drop.name)
     if fmt is None:
         yield _file_reject(
@@ -132,10 +233,14 @@ def read_drop(
         return
     with stream:
         try:
-            yield from reader(stream, drop.name, batch_rows)
+            yield from reader(cast(BinaryIO, stream), drop.name, batch_rows)
         except DropReadError as exc:
-            yield DropBatch(
-                drop.name,
-                frame_from_columns({"record": [], "raw_timestamp": []}),
-                [Rejected(drop.name, str(exc))],
-            )
+            yield _file_reject(drop, str(exc))
+            return
+    if isinstance(stream, GzipStream):
+        if stream.damage:
+            empty = frame_from_columns({"record": [], "raw_timestamp": []})
+            reject = Rejected(drop.name, stream.damage, None, None, stream.delivered)
+            yield DropBatch(drop.name, empty, [reject])
+        elif not stream.delivered:
+            yield _file_reject(drop, "empty file (a gzip of nothing)")

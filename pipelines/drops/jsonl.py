@@ -55,21 +55,41 @@ def _decode(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
         obj = json.loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"not valid JSON: {exc}"
+    except RecursionError:
+        return None, "not valid JSON: nested too deeply"
     if not isinstance(obj, dict):
         return None, "not a JSON object"
     for name in _NUMBERS:
         value = obj.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
             return None, f"{name} is not a number"
+        try:
+            obj[name] = float(value)
+        except OverflowError:
+            return None, f"{name}: number too large ({str(value)[:40]}...)"
     for name in (*_TEXTS, "timestamp"):
         value = obj.get(name)
-        if value is None or isinstance(value, str):
+        if value is None:
+            continue
+        if isinstance(value, str):
+            if not value.isascii() and not _encodable(value):
+                return None, f"{name}: not valid Unicode (a lone surrogate escape)"
             continue
         if name == "timestamp" and isinstance(value, int | float) and not isinstance(value, bool):
             obj[name] = str(value)  # epoch seconds written as a JSON number
             continue
         return None, f"{name} is not a string"
     return obj, None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_jsonl(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[DropBatch]:

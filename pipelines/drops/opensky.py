@@ -21,7 +21,7 @@ with an unparseable value is parsed again as text to find the bad rows.
 
 from __future__ import annotations
 
-import gzip
+import re
 import tarfile
 import zlib
 from collections.abc import Iterator
@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from pipelines.drops.batches import DropBatch, frame_from_columns
-from pipelines.drops.stream import GZIP_MAGIC, DropReadError, read_chunks
+from pipelines.drops.stream import GZIP_MAGIC, DropReadError, GzipStream, read_chunks
 from pipelines.flights.records import METADATA_COLUMNS, Rejected
 
 HEADER = (
@@ -109,10 +109,13 @@ def _read_archive(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[Dr
                 found = True
                 member_file = archive.extractfile(member)
                 assert member_file is not None
-                content = cast(BinaryIO, member_file)
-                if member_file.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
-                    content = cast(BinaryIO, gzip.GzipFile(fileobj=member_file, mode="rb"))
-                yield from _read_csv(content, member_source, batch_rows)
+                if member_file.peek(2)[:2] != GZIP_MAGIC:  # type: ignore[attr-defined]
+                    yield from _read_csv(cast(BinaryIO, member_file), member_source, batch_rows)
+                    continue
+                content = GzipStream(cast(BinaryIO, member_file))
+                yield from _read_csv(cast(BinaryIO, content), member_source, batch_rows)
+                if content.damage:
+                    yield _file_reject(member_source, content.damage)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DropReadError(f"archive unreadable after this point: {exc}") from exc
     if not found:
@@ -237,12 +240,13 @@ class _BlockParser:
         self, block: bytes, first_line: int, first_offset: int
     ) -> tuple[pd.DataFrame, list[Rejected]]:
         problems: dict[int, list[str]] = {}  # row index in the table -> reasons
+        text = _without_lone_returns(block)
         try:
-            table = self._table(block, self._typed)
+            table = self._table(text, self._typed)
             columns = {name: table.column(name).combine_chunks() for name in _READ}
         except pa.ArrowInvalid:
             try:
-                table = self._table(block, self._raw)
+                table = self._table(_ascii_where_misshapen(text, len(self.names)), self._raw)
             except pa.ArrowInvalid as exc:
                 raise DropReadError(f"CSV unparseable from line {first_line}: {exc}") from exc
             columns = self._convert_raw(table, problems)
@@ -310,6 +314,28 @@ class _BlockParser:
             text = block[start:end].rstrip(b"\r").decode("utf-8", "replace")[:_PREVIEW_CHARS]
             out.append(Rejected(self.source, reason, text, line, first_offset + start))
         return out
+
+
+def _without_lone_returns(block: bytes) -> bytes:
+    """Arrow ends a row at a lone CR; OpenSky never writes one, so it is damage inside a
+    line. It becomes NUL (same length): the line stays one row, and the field that holds it
+    fails to parse or fails validation, so the row is rejected with its own line number."""
+    if b"\r" not in block:
+        return block
+    return re.sub(rb"\r(?!\n)", b"\x00", block)
+
+
+def _ascii_where_misshapen(block: bytes, fields: int) -> bytes:
+    """Arrow passes a row with the wrong number of fields to the handler as text, and fails
+    the whole block when that row is not UTF-8. Such rows are rejected anyway, so their
+    non-ASCII bytes become `?` (same length: offsets and previews hold)."""
+    lines = block.split(b"\n")
+    return b"\n".join(
+        line
+        if line.isascii() or line.rstrip(b"\r").count(b",") == fields - 1
+        else bytes(c if c < 0x80 else 0x3F for c in line)
+        for line in lines
+    )
 
 
 # -- columns -------------------------------------------------------------------------------

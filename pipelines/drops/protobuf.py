@@ -12,17 +12,27 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.message import DecodeError
 
 from pipelines.drops.batches import Column, DropBatch, frame_from_columns
 from pipelines.drops.stream import MAX_RECORD_BYTES, read_chunks
-from pipelines.drops.wire import decode_messages, varints
+from pipelines.drops.wire import (
+    DOUBLE_FIELDS,
+    INT32_FIELDS,
+    TEXT_FIELDS,
+    decode_messages,
+    varints,
+    wire_problem,
+)
 from pipelines.flights.records import Rejected
 from pipelines.proto.flight_pb2 import FlightData
 
 _PREVIEW_BYTES = 256
+_METADATA_FIELDS = [n for n in TEXT_FIELDS.values() if n not in ("flight_id", "timestamp")]
+_NUMBER_FIELDS = [*DOUBLE_FIELDS.values(), *INT32_FIELDS.values()]
 
 
 def _varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
@@ -44,8 +54,8 @@ def _varint(buf: bytes | bytearray, pos: int) -> tuple[int, int] | None:
 def _decode_framed(
     buf: bytearray, prefixes: list[int], ends: list[int], source: str, base: int, first_record: int
 ) -> DropBatch:
-    """Decode framed messages all at once (see `wire`); the few it cannot read are parsed
-    one by one by the protobuf runtime, so each bad one is rejected with its own reason."""
+    """Decode framed messages all at once (see `wire`); the few it flags are parsed one by
+    one by the protobuf runtime, which keeps each it accepts and rejects the others."""
     view = np.frombuffer(buf, dtype=np.uint8)
     at = np.asarray(prefixes, dtype=np.int64)
     stop = np.asarray(ends, dtype=np.int64)
@@ -54,19 +64,22 @@ def _decode_framed(
     del view  # `buf` may be resized by the caller once this returns
     records = np.arange(first_record, first_record + len(at), dtype=np.int64)
     rejected = []
-    for i in np.nonzero(decoded.bad)[0]:
+    parsed: list[tuple[int, FlightData]] = []
+    for i in np.nonzero(decoded.flagged)[0]:
         payload = bytes(buf[starts[i] : stop[i]])
         try:
-            FlightData.FromString(payload)
-            reason = "undecodable message: malformed field"
-        except DecodeError as exc:
-            reason = f"undecodable message: {exc}"
-        rejected.append(
-            Rejected(
-                source, reason, payload[:_PREVIEW_BYTES].hex(), int(records[i]), base + int(at[i])
+            parsed.append((int(i), FlightData.FromString(payload)))
+        except DecodeError:
+            rejected.append(
+                Rejected(
+                    source,
+                    f"undecodable message: {wire_problem(payload)}",
+                    payload[:_PREVIEW_BYTES].hex(),
+                    int(records[i]),
+                    base + int(at[i]),
+                )
             )
-        )
-    keep = ~decoded.bad
+    keep = ~decoded.flagged
     texts = {name: array.filter(pa.array(keep)) for name, array in decoded.texts.items()}
     columns: dict[str, Column] = {
         "flight_id": texts.pop("flight_id"),
@@ -77,7 +90,32 @@ def _decode_framed(
         "record": records[keep],
         "byte_offset": at[keep] + base,
     }
-    return DropBatch(source, frame_from_columns(columns), rejected)
+    frame = frame_from_columns(columns)
+    if parsed:
+        frame = _with_parsed(frame, parsed, records, at + base)
+    return DropBatch(source, frame, rejected)
+
+
+def _with_parsed(
+    frame: pd.DataFrame,
+    parsed: list[tuple[int, FlightData]],
+    records: np.ndarray,
+    offsets: np.ndarray,
+) -> pd.DataFrame:
+    """The batch frame with the messages the protobuf runtime decoded, in stream order
+    (the last record of a key wins, so order matters)."""
+    rows = [message for _, message in parsed]
+    where = [i for i, _ in parsed]
+    columns: dict[str, Column] = {
+        "flight_id": [m.flight_id for m in rows],
+        "raw_timestamp": [m.timestamp for m in rows],
+        **{name: [getattr(m, name) or None for m in rows] for name in _METADATA_FIELDS},
+        **{name: [getattr(m, name) for m in rows] for name in _NUMBER_FIELDS},
+        "record": records[where],
+        "byte_offset": offsets[where],
+    }
+    merged = pd.concat([frame, frame_from_columns(columns)], ignore_index=True)
+    return merged.sort_values("record", kind="stable").reset_index(drop=True)
 
 
 def _empty_as_null(array: pa.StringArray) -> pa.Array:

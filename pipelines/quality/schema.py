@@ -6,8 +6,11 @@ Plausible ranges (documented in the README):
   up to above the highest-flying aircraft that report ADS-B; whole feet;
 - airspeed 0..2,000 kt, whole knots (ground speed in a jet stream exceeds 700 kt);
 - track 0..360 degrees; vertical rate -30,000..30,000 ft/min;
-- timestamp parsed, UTC, not more than 5 minutes in the future (clock skew);
-- flight_id 1 to 12 characters; metadata text within its column's length.
+- timestamp parsed, UTC, from 2000-01-01 and not more than 5 minutes in the future (clock
+  skew); an epoch number outside 2000..2099 is not converted at all;
+- flight_id 1 to 12 characters; metadata text within its column's length, without control
+  characters (PostgreSQL cannot store NUL, and no field of a report has a reason to hold
+  any other C0 control or DEL).
 The same schema feeds the column schema shown in the Dagster UI.
 """
 
@@ -15,12 +18,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
 
-from pipelines.drops.batches import TEXT
+from pipelines.drops.batches import EARLIEST_TIMESTAMP, TEXT
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
 
 
 def _whole(series: pd.Series) -> pd.Series:
@@ -31,8 +37,35 @@ def _not_in_future(series: pd.Series) -> pd.Series:
     return series <= pd.Timestamp(datetime.now(UTC) + FUTURE_TOLERANCE)
 
 
+def _no_control_characters(series: pd.Series) -> pd.Series | bool:
+    """Row by row only when the column's bytes hold a control character at all (rare): a
+    scan of the raw Arrow buffers costs far less than a regular expression per row."""
+    if series.empty:  # pandera leaves nulls out
+        return True
+    arrow = pa_arrow.array(series.array, type=pa_arrow.string())
+    chunks = arrow.chunks if isinstance(arrow, pa_arrow.ChunkedArray) else [arrow]
+    if not any(_has_control_byte(chunk) for chunk in chunks):
+        return True
+    return ~series.str.contains(CONTROL_CHARACTERS, regex=True).fillna(False)
+
+
+def _has_control_byte(chunk: pa_arrow.Array) -> bool:
+    data = chunk.buffers()[2]
+    if data is None:
+        return False
+    raw = np.frombuffer(data, dtype=np.uint8)
+    return bool(((raw < 0x20) | (raw == 0x7F)).any())
+
+
 def _text(max_len: int, description: str, *, nullable: bool = True) -> pa.Column:
-    checks = [pa.Check.str_length(1 if not nullable else 0, max_len)]
+    checks = [
+        pa.Check.str_length(1 if not nullable else 0, max_len),
+        pa.Check(
+            _no_control_characters,
+            name="no_control_characters",
+            error="holds a control character (NUL, C0 or DEL)",
+        ),
+    ]
     return pa.Column(TEXT, checks, nullable=nullable, description=description)
 
 
@@ -41,7 +74,10 @@ POSITION_SCHEMA = pa.DataFrameSchema(
         "flight_id": _text(12, "Flight identifier (Flightradar24 id or derived)", nullable=False),
         "timestamp": pa.Column(
             "datetime64[ns, UTC]",
-            pa.Check(_not_in_future, name="not_in_future", error="in the future"),
+            [
+                pa.Check.greater_than_or_equal_to(EARLIEST_TIMESTAMP),
+                pa.Check(_not_in_future, name="not_in_future", error="in the future"),
+            ],
             nullable=False,
             description="Time of the position report, UTC",
         ),

@@ -6,6 +6,7 @@ Pandera runs lazily, so one bad value rejects its row, never the batch.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,19 +29,32 @@ class ValidatedBatch:
     rejected: list[Rejected]
 
 
-def _reason(column: str, check: str, failure: object) -> str:
+def _reason(column: str, check: str, failure: object, raw_timestamp: object) -> str:
     if column == "timestamp" and check == "not_nullable":
-        return "timestamp missing, out of range, or not ISO 8601 / UNIX epoch seconds"
+        if raw_timestamp is None or raw_timestamp is pd.NA or not str(raw_timestamp).strip():
+            return "timestamp is missing"
+        return (
+            "timestamp: not ISO 8601 or UNIX epoch seconds within 2000..2099 "
+            f"(got {str(raw_timestamp)[:40]!r})"
+        )
     if check == "not_nullable":
         return f"{column} is missing"
     return f"{column}: {check} (got {failure!r})"
 
 
+def _json_value(value: object) -> object:
+    """Non-finite numbers as text: JSON has no NaN or Infinity."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 def raw_record(row: Mapping[Hashable, Any]) -> str:
-    """The record as JSON of its decoded fields, the timestamp as it was written."""
-    fields = {k: row[k] for k in _RAW_FIELDS if k in row and not pd.isna(row[k])}
+    """The record as JSON of its decoded fields, the timestamp as it was written (always
+    valid JSON; control characters come out escaped)."""
+    fields = {k: _json_value(row[k]) for k in _RAW_FIELDS if k in row and not pd.isna(row[k])}
     fields["timestamp"] = row.get("raw_timestamp")
-    return json.dumps(fields, default=str, ensure_ascii=False)
+    return json.dumps(fields, default=str, ensure_ascii=False, allow_nan=False)
 
 
 def validate_batch(batch: DropBatch) -> ValidatedBatch:
@@ -58,6 +72,7 @@ def validate_batch(batch: DropBatch) -> ValidatedBatch:
         if len(row_cases) < len(cases):
             raise  # a column-level failure is a reader bug, not bad input
         bad_reasons = {}
+        raw_times = frame["raw_timestamp"]
         for idx, column, check, failure in zip(
             row_cases["index"],
             row_cases["column"],
@@ -65,7 +80,8 @@ def validate_batch(batch: DropBatch) -> ValidatedBatch:
             row_cases["failure_case"],
             strict=True,
         ):
-            bad_reasons.setdefault(int(idx), []).append(_reason(column, str(check), failure))
+            reason = _reason(column, str(check), failure, raw_times.at[int(idx)])
+            bad_reasons.setdefault(int(idx), []).append(reason)
     if bad_reasons:
         bad = frame.loc[sorted(bad_reasons)]
         for idx, row in zip(bad.index, bad.to_dict("records"), strict=True):

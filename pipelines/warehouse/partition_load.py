@@ -73,6 +73,14 @@ def csv_block(frame: pd.DataFrame, columns: Iterable[str]) -> bytes:
     return out.getvalue()
 
 
+def storable_text(text: str) -> str:
+    """Text PostgreSQL can store, whatever a drop held: NUL written as `\\x00`, and what is
+    not UTF-8 (undecodable bytes of a file name) as backslash escapes."""
+    if text.isascii() and "\x00" not in text:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 @dataclass
 class LoadCounts:
     rows_stored: int = 0
@@ -219,7 +227,14 @@ class PartitionLoad:
         with self.conn.cursor().copy(statement) as copy:
             for r in rejects:
                 copy.write_row(
-                    (self.day, r.source_file, r.line, r.byte_offset, r.reason, r.raw_record)
+                    (
+                        self.day,
+                        storable_text(r.source_file),
+                        r.line,
+                        r.byte_offset,
+                        storable_text(r.reason),
+                        None if r.raw_record is None else storable_text(r.raw_record),
+                    )
                 )
         self.counts.rows_quarantined += len(rejects)
 
