@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     )
     flight_gap_minutes: Minutes = Field(30, description="OpenSky: a longer silence, new flight")
     landed_ground_minutes: Minutes = Field(20, description="OpenSky: this long on ground, landed")
+    in_progress_suffixes: str = Field(
+        ".part,.tmp", description="comma-separated endings of files still being written"
+    )
 
     # Aggregates and retention.
     raw_retention_days: Days = Field(90, description="days of raw points kept")
@@ -369,5 +372,5 @@ def save(field: str, value: str) -> Path:
 
 def in_progress_suffixes() -> tuple[str, ...]:
     """Endings of files still being written into the landing zone: not drops (yet)."""
-    raw = os.environ.get("FLIGHTS_IN_PROGRESS_SUFFIXES", ".part,.tmp")
+    raw = load().in_progress_suffixes
     return tuple(s.strip().lower() for s in raw.split(",") if s.strip())
