@@ -100,7 +100,10 @@ def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str)
             iso(T0 + timedelta(seconds=s)) for s in range(10, 20)
         ]
         assert (window.resolution, window.stored_points) == (pb.RESOLUTION_RAW, 10)
-        assert window.flight_data[0].airline == "Test Air" and window.flight_data[0].arrival_airport == "LHR"
+        assert (
+            window.flight_data[0].airline == "Test Air"
+            and window.flight_data[0].arrival_airport == "LHR"
+        )
         # Optional fields: present when stored, absent (not 0) when not.
         first = window.flight_data[0]
         assert first.track == 10.0 and first.vertical_rate == 64 and not first.on_ground
@@ -118,7 +121,8 @@ def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str)
             100,
         )
         seconds = [
-            int((datetime.fromisoformat(p.timestamp) - T0).total_seconds()) for p in even.flight_data
+            int((datetime.fromisoformat(p.timestamp) - T0).total_seconds())
+            for p in even.flight_data
         ]
         assert seconds[0] == 0 and seconds[-1] == 999
         assert set(np.diff(seconds)) <= {10, 11}  # evenly spread, not cut off
@@ -148,7 +152,9 @@ def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str)
         assert [p.timestamp for p in minutes.flight_data] == [
             iso(T0 + timedelta(minutes=m)) for m in range(17)
         ]
-        assert minutes.flight_data[1].altitude == round(np.mean([s for s in range(60, 120) if s % 7 != 6]))
+        assert minutes.flight_data[1].altitude == round(
+            np.mean([s for s in range(60, 120) if s % 7 != 6])
+        )
         streamed = stub.StreamFlightData(pb.StreamFlightDataRequest(flight_id="win", page_size=10))
         assert [len(p.flight_data) for p in streamed] == [10, 7]
 

@@ -176,7 +176,8 @@ def test_drops_written_with_the_seed_proto_decode(db_url: str, tmp_path: Path) -
     out.mkdir()
     seed = Path(__file__).resolve().parent / "seed"
     assert (
-        protoc.main(["protoc", f"-I{seed}", f"--python_out={out}", str(seed / "flight_data.proto")]) == 0
+        protoc.main(["protoc", f"-I{seed}", f"--python_out={out}", str(seed / "flight_data.proto")])
+        == 0
     )
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"

@@ -135,7 +135,11 @@ def get(
     except grpc.RpcError as exc:
         raise click.ClickException(f"{exc.code().name}: {exc.details()}") from None
     resolution = flight_pb2.Resolution.Name(response.resolution).removeprefix("RESOLUTION_")
-    first = response.flight_data[0] if response.flight_data else flight_pb2.FlightData(flight_id=flight_id)
+    first = (
+        response.flight_data[0]
+        if response.flight_data
+        else flight_pb2.FlightData(flight_id=flight_id)
+    )
     if as_json:
         click.echo(
             json.dumps(
