@@ -182,7 +182,7 @@ def test_units_nulls_and_extra_columns_of_real_rows() -> None:
     assert frame.dtypes.to_dict() == empty.dtypes.to_dict()
     first = frame.iloc[0]
     assert first["timestamp"] == pd.Timestamp("2021-10-07T12:00:01Z")
-    assert first["raw_timestamp"] == "1633608001"
+    assert first["raw_timestamp"] == "1633608001.000"  # lastposupdate: the position's time
     assert (first["latitude"], first["longitude"]) == (48.363399, 1.413478)
     assert first["altitude"] == 20_250  # 6172.2 m
     assert first["airspeed"] == 385  # 198.0609 m/s

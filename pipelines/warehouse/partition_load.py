@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from types import TracebackType
 
 import numpy as np
@@ -73,6 +73,11 @@ def csv_block(frame: pd.DataFrame, columns: Iterable[str]) -> bytes:
     return out.getvalue()
 
 
+def lock_day(conn: psycopg.Connection, day: date) -> None:
+    """The day's advisory lock, until the transaction ends: runs of one day queue on it."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, day.toordinal()))
+
+
 @dataclass
 class LoadCounts:
     rows_stored: int = 0
@@ -105,15 +110,15 @@ class PartitionLoad:
     def __enter__(self) -> PartitionLoad:
         self._tx = self.conn.transaction()
         self._tx.__enter__()
-        self.conn.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, self.day.toordinal())
-        )
+        lock_day(self.conn, self.day)
         share_writes_lock(self.conn)  # the cleaner never drops a range being written
         self.conn.execute("DELETE FROM quarantine WHERE partition_day = %s", (self.day,))
         row = self.conn.execute(
             "SELECT 1 FROM partition_loads WHERE partition_day = %s", (self.day,)
         ).fetchone()
         self._rerun = row is not None
+        if self._rerun:
+            self.conn.execute(load_sql("ingest/create_produced_keys"))
         return self
 
     def __exit__(
@@ -191,6 +196,8 @@ class PartitionLoad:
             self.conn.execute("TRUNCATE ingest_stage")
         self._copy("ingest_stage", block)
         self.conn.execute(load_sql("ingest/upsert_stage"))
+        if self._rerun:
+            self.conn.execute(load_sql("ingest/note_produced_keys"))
 
     def _count_stored(self, frame: pd.DataFrame) -> None:
         c = self.counts
@@ -227,9 +234,22 @@ class PartitionLoad:
         self.counts.duplicates += n
 
     # -- the end -----------------------------------------------------------------------
-    def finish(self, *, files: int, rows_read: int, fingerprint: str) -> LoadCounts:
-        """Write metadata and the ledger row; the commit happens on leaving the block."""
+    def finish(
+        self, *, files: int, rows_read: int, fingerprint: str, carried_state: str | None
+    ) -> LoadCounts:
+        """Write metadata and the ledger row; the commit happens on leaving the block. A
+        re-run first deletes the day's OpenSky points it did not produce (re-keyed flights)."""
         self.drain()
+        emptied: list[str] = []
+        if self._rerun:
+            start = datetime.combine(self.day, time(), tzinfo=UTC)
+            emptied = [
+                row[0]
+                for row in self.conn.execute(
+                    load_sql("ingest/forget_unproduced"),
+                    {"day_start": start, "day_end": start + timedelta(days=1)},
+                )
+            ]
         with self.conn.cursor() as cur:
             # Sorted, so concurrent days lock shared flights in one order (no deadlock).
             cur.executemany(
@@ -239,6 +259,8 @@ class PartitionLoad:
                     for fid, meta in sorted(self._metadata.items())
                 ],
             )
+        if emptied:
+            self.conn.execute(load_sql("ingest/forget_empty_flights"), {"flight_ids": emptied})
         c = self.counts
         self.conn.execute(
             load_sql("ingest/record_load"),
@@ -252,6 +274,7 @@ class PartitionLoad:
                 "min_timestamp": c.min_timestamp,
                 "max_timestamp": c.max_timestamp,
                 "fingerprint": fingerprint,
+                "carried_state": carried_state,
             },
         )
         return c

@@ -1,0 +1,76 @@
+"""Position reports among OpenSky state vectors: a state vector repeats the aircraft's last
+known position until a new one arrives, so only a row with a new position time is a report.
+
+Rows are OpenSky's when they name an aircraft (`icao24`) and no flight; their `timestamp` is
+the position's own time (`lastposupdate`). Taken per aircraft in reading order (files in name
+order, so hourly files in time order), a row is a repeat when its position time is not after
+the latest one the aircraft had earlier in the day, or falls before the day began: that
+position was received on the day before, whose files hold it. Repeats are counted as
+duplicates. A row whose position time is after the day is not this day's: it is rejected.
+Deciding from the day's own rows only keeps every day's result independent of its neighbours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from pipelines.drops.batches import Rejected
+from pipelines.quality.validate import raw_record
+
+AFTER_THE_DAY = "position time after the partition's day"
+_NEVER = np.iinfo(np.int64).min
+
+
+@dataclass
+class ReportSplit:
+    """A batch's OpenSky rows sorted out: the frame without repeats and rejects."""
+
+    frame: pd.DataFrame
+    repeats: int
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class PositionReports:
+    """The latest position time of each aircraft seen so far in one day's rows."""
+
+    def __init__(self, day: date) -> None:
+        self._start = pd.Timestamp(day.isoformat(), tz="UTC").value
+        self._end = self._start + pd.Timedelta(days=1).value
+        self._latest = pd.Series(dtype=np.int64)  # per icao24, nanoseconds
+
+    def split(self, frame: pd.DataFrame, source: str) -> ReportSplit:
+        """`frame` without the repeats (counted) and the rows after the day (rejected)."""
+        todo = (
+            frame["flight_id"].isna() & frame["icao24"].notna() & frame["timestamp"].notna()
+        ).to_numpy()
+        if not todo.any():
+            return ReportSplit(frame, 0)
+        rows = np.flatnonzero(todo)
+        aircraft = frame["icao24"].to_numpy(dtype=object)[rows]
+        times = pd.DatetimeIndex(frame["timestamp"]).asi8[rows]
+        late = times >= self._end
+        counted = pd.Series(np.where(late, _NEVER, times))  # a rejected row moves nothing
+        running = counted.groupby(aircraft, sort=False).cummax()
+        before = running.groupby(aircraft, sort=False).shift(fill_value=_NEVER).to_numpy()
+        earlier = np.maximum(before, self._latest.reindex(aircraft, fill_value=_NEVER).to_numpy())
+        repeat = ~late & ((times < self._start) | (times <= earlier))
+        batch_latest = counted.groupby(aircraft, sort=False).max()
+        self._latest = pd.concat([self._latest, batch_latest]).groupby(level=0).max()
+        rejected = [
+            Rejected(
+                source,
+                f"{AFTER_THE_DAY} (got {row['timestamp']})",
+                raw_record(row),
+                int(row["record"]),
+                None if pd.isna(row["byte_offset"]) else int(row["byte_offset"]),
+            )
+            for row in frame.iloc[rows[late]].to_dict("records")
+        ]
+        drop = np.zeros(len(frame), dtype=bool)
+        drop[rows[repeat | late]] = True
+        kept = frame[~drop].reset_index(drop=True) if drop.any() else frame
+        return ReportSplit(kept, int(repeat.sum()), rejected)
