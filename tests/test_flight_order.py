@@ -110,18 +110,21 @@ def three_days(root: Path) -> pd.DataFrame:
 
 def expected_reports(rows: pd.DataFrame) -> int:
     """Position reports among the rows, counted independently of the pipeline: per aircraft
-    in time order, a positioned row whose `lastposupdate` is later than every earlier one of
-    the same day and falls in its own row's day."""
+    and day in time order, a positioned row whose `lastposupdate` is later than every earlier
+    one and falls in its own row's day, and which, off the ground, is not at exactly the
+    place of the row before it."""
     placed = rows[rows["lat"] != ""].copy()
     placed["t"] = placed["time"].astype(float) + placed["shift"]
     placed["p"] = placed["lastposupdate"].astype(float) + placed["shift"]
     placed["day"] = placed["t"] // 86400
     placed = placed.sort_values(["icao24", "t"], kind="stable")
-    earlier = placed.groupby(["icao24", "day"])["p"].transform(
-        lambda p: p.cummax().shift(fill_value=-np.inf)
+    by_day = placed.groupby(["icao24", "day"])
+    earlier = by_day["p"].transform(lambda p: p.cummax().shift(fill_value=-np.inf))
+    same_place = (placed["lat"].astype(float) == by_day["lat"].shift().astype(float)) & (
+        placed["lon"].astype(float) == by_day["lon"].shift().astype(float)
     )
     fresh = (placed["p"] > earlier) & (placed["p"] // 86400 == placed["day"])
-    return int(fresh.sum())
+    return int((fresh & ~(same_place & (placed["onground"] != "True"))).sum())
 
 
 def content(url: str) -> dict[str, str]:
@@ -216,3 +219,43 @@ def test_the_later_day_first_then_the_earlier_keys_each_point_once(
         twice = aircraft_instants_twice(conn, DAYS[1])
     assert alone - now  # the day's own ids of continuing flights are gone
     assert (reidentified, twice) == (0, 0)
+
+
+@pytest.mark.apache
+def test_a_real_day_with_stale_repeats_stores_each_position_report_once(
+    apache_url: str, tmp_path: Path
+) -> None:
+    """2018-08-01 over Switzerland (17 hours, 842 aircraft) with stale repeats written in."""
+    real = DATA / "opensky" / "2018-08-01"
+    table = pd.concat(
+        [pd.read_csv(p, dtype=str, keep_default_na=False) for p in sorted(real.glob("*.gz"))],
+        ignore_index=True,
+    )
+    rows = with_stale_repeats(table, np.random.default_rng(7))
+    write_hourly(rows, tmp_path, 0)
+    report = ingest_partition(apache_url, date(2018, 8, 1), tmp_path)
+    reports = expected_reports(rows.assign(shift=0))
+    placed = int((rows["lat"] != "").sum())
+    assert report.reconciles and report.rows_quarantined == 0
+    assert (report.rows_stored, report.duplicates) == (reports, placed - reports)
+    assert placed - reports > 20_000  # the repeats written in
+    with connect(apache_url) as conn:
+        parked_in_the_air = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM flight_data WHERE NOT on_ground "
+            "GROUP BY flight_id, latitude, longitude HAVING count(*) > 1) AS twice"
+        ).fetchone()
+        stamps = conn.execute(
+            "SELECT m.icao24, extract(epoch FROM d.timestamp)::numeric(14, 3), d.latitude "
+            "FROM flight_data d JOIN flight_metadata m USING (flight_id)"
+        ).fetchall()
+    assert parked_in_the_air == (0,)
+    positions = rows[rows["lat"] != ""]
+    known = set(
+        zip(
+            positions["icao24"],
+            positions["lastposupdate"].map(lambda p: round(float(p), 3)),
+            positions["lat"].astype(float),
+            strict=True,
+        )
+    )
+    assert {(a, float(t), lat) for a, t, lat in stamps} <= known  # at the position's time

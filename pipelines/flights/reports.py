@@ -41,6 +41,7 @@ class PositionReports:
         self._start = pd.Timestamp(day.isoformat(), tz="UTC").value
         self._end = self._start + pd.Timedelta(days=1).value
         self._latest = pd.Series(dtype=np.int64)  # per icao24, nanoseconds
+        self._last_place = pd.DataFrame({"latitude": [], "longitude": []}, dtype=float)
 
     def split(self, frame: pd.DataFrame, source: str) -> ReportSplit:
         """`frame` without the repeats (counted) and the rows after the day (rejected)."""
@@ -57,9 +58,44 @@ class PositionReports:
         running = counted.groupby(aircraft, sort=False).cummax()
         before = running.groupby(aircraft, sort=False).shift(fill_value=_NEVER).to_numpy()
         earlier = np.maximum(before, self._latest.reindex(aircraft, fill_value=_NEVER).to_numpy())
-        repeat = ~late & ((times < self._start) | (times <= earlier))
+        repeat = ~late & (
+            (times < self._start) | (times <= earlier) | self._same_place(frame, rows, aircraft)
+        )
         batch_latest = counted.groupby(aircraft, sort=False).max()
         self._latest = pd.concat([self._latest, batch_latest]).groupby(level=0).max()
+        return self._sorted_out(frame, source, rows, repeat, late)
+
+    def _same_place(
+        self, frame: pd.DataFrame, rows: np.ndarray, aircraft: np.ndarray
+    ) -> np.ndarray:
+        """Rows of an aircraft not on the ground at exactly the place of its previous row: a
+        position that was not updated, whatever the `lastposupdate` beside it says (some
+        sources rewrite it to `time`); an aircraft moving at speed never reports one place
+        twice. A parked aircraft does, and each of its reports is kept."""
+        place = pd.DataFrame(
+            {
+                "latitude": frame["latitude"].to_numpy(dtype=float, na_value=np.nan)[rows],
+                "longitude": frame["longitude"].to_numpy(dtype=float, na_value=np.nan)[rows],
+            }
+        )
+        before = place.groupby(aircraft, sort=False).shift()
+        carried = self._last_place.reindex(aircraft).set_axis(place.index)
+        before = before.fillna(carried)
+        last = place.groupby(aircraft, sort=False).last()
+        kept = self._last_place[~self._last_place.index.isin(last.index)]
+        self._last_place = pd.concat([kept, last])
+        ground = frame["on_ground"].to_numpy(dtype=bool, na_value=False)[rows]
+        same = place["latitude"].eq(before["latitude"]) & place["longitude"].eq(before["longitude"])
+        return same.to_numpy() & ~ground
+
+    def _sorted_out(
+        self,
+        frame: pd.DataFrame,
+        source: str,
+        rows: np.ndarray,
+        repeat: np.ndarray,
+        late: np.ndarray,
+    ) -> ReportSplit:
         rejected = [
             Rejected(
                 source,
