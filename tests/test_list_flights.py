@@ -54,9 +54,9 @@ def tracks() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         np.where(i < 200, 45.0, 45.0 + (i - 200) / 200),
         np.where(i < 200, 7.0 + i / 200, 8.0),
     )
-    # Across the antimeridian and midnight: 179 E to 179 W at 40 S, 23:00 to 01:00.
+    # Across midnight and, half an hour later, the antimeridian: 178.5 E to 179.5 W at 40 S.
     start = base + int(timedelta(days=1, hours=23).total_seconds() * 1e6) + 5
-    out["across"] = (start + i * 18_000_011, np.full(400, -40.0), _wrap(179.0 + i / 200))
+    out["across"] = (start + i * 18_000_011, np.full(400, -40.0), _wrap(178.5 + i / 200))
     rng = np.random.default_rng(15)
     for k in range(24):
         n = int(rng.integers(50, 600))
@@ -205,5 +205,27 @@ def test_a_window_is_cut_into_parts_that_cover_it_once(start: str, end: str) -> 
     )
     assert pieces[0][0] == lo and pieces[-1][1] == hi
     assert all(a[1] == b[0] for a, b in pairwise(pieces))  # each instant in one part
-    for key, unit in (("days_start", 86_400), ("days_end", 86_400), ("minutes_start", 60)):
-        assert parts[key] == hi or parts[key].timestamp() % unit == 0
+    for part, unit in (("days", 86_400), ("minutes", 60), ("late_minutes", 60)):
+        bounds = (parts[f"{part}_start"], parts[f"{part}_end"])
+        assert bounds[0] == bounds[1] or all(b.timestamp() % unit == 0 for b in bounds)
+
+
+def test_day_boxes_of_a_flight_across_the_antimeridian_cross_it(db_url: str) -> None:
+    store(db_url)
+    micros, _, lon = tracks()["across"]
+    days = (micros // 86_400_000_000).astype(np.int64)
+    with serving(db_url) as server, stub_for(server.port) as stub:
+        across = stub.GetFlightSummary(pb.GetFlightSummaryRequest(flight_id="across")).days
+        ell = stub.GetFlightSummary(pb.GetFlightSummaryRequest(flight_id="ell")).days
+    assert len(across) == 2
+    for day, summary in zip(np.unique(days), across, strict=True):
+        plain = lon[days == day]
+        east = np.where(plain < 0, plain + 360, plain)
+        box = summary.bounding_box
+        width = (box.max_longitude - box.min_longitude) % 360
+        assert width == pytest.approx(min(np.ptp(plain), np.ptp(east)))  # the narrower span
+        assert ((plain - box.min_longitude) % 360 <= width + 1e-9).all()  # holds every report
+        assert (box.min_latitude, box.max_latitude) == (-40.0, -40.0)
+    assert across[1].bounding_box.min_longitude > across[1].bounding_box.max_longitude
+    (only,) = ell
+    assert (only.bounding_box.min_longitude, only.bounding_box.max_longitude) == (7.0, 8.0)
