@@ -63,17 +63,22 @@ SELECT s.flight_id, m.airline, m.flight_number, m.departure_airport, m.arrival_a
        m.icao24, m.callsign, s.first_seen, s.last_seen, s.points
 FROM seen AS s
 LEFT JOIN flight_metadata AS m ON m.flight_id = s.flight_id
-WHERE (s.inside
-       OR s.touches_below_horizon
-       OR (s.touches AND EXISTS (
-           SELECT 1 FROM flight_data AS d
-           WHERE d.flight_id = s.flight_id
-             AND d."timestamp" >= %(start)s AND d."timestamp" < %(end)s
-             AND d.latitude BETWEEN %(min_latitude)s AND %(max_latitude)s
-             AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
-                      THEN d.longitude BETWEEN %(min_longitude)s AND %(max_longitude)s
-                      ELSE d.longitude >= %(min_longitude)s OR d.longitude <= %(max_longitude)s
-                 END)))
+-- Per flight, only for one whose box touches without lying inside: a nested lookup that
+-- stops at the first report inside (a join here could be planned as a scan of the window).
+LEFT JOIN LATERAL (
+    SELECT true AS inside
+    FROM flight_data AS d
+    WHERE s.touches AND NOT s.inside AND NOT s.touches_below_horizon
+      AND d.flight_id = s.flight_id
+      AND d."timestamp" >= %(start)s AND d."timestamp" < %(end)s
+      AND d.latitude BETWEEN %(min_latitude)s AND %(max_latitude)s
+      AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
+               THEN d.longitude BETWEEN %(min_longitude)s AND %(max_longitude)s
+               ELSE d.longitude >= %(min_longitude)s OR d.longitude <= %(max_longitude)s
+          END
+    LIMIT 1
+) AS raw ON true
+WHERE (s.inside OR s.touches_below_horizon OR raw.inside)
   AND (%(airline)s::text IS NULL OR m.airline = %(airline)s)
   AND (%(departure_airport)s::text IS NULL OR m.departure_airport = %(departure_airport)s)
   AND (%(arrival_airport)s::text IS NULL OR m.arrival_airport = %(arrival_airport)s)
