@@ -86,7 +86,7 @@ class PositionReports:
         self._last_place = pd.concat([kept, last])
         ground = frame["on_ground"].to_numpy(dtype=bool, na_value=False)[rows]
         same = place["latitude"].eq(before["latitude"]) & place["longitude"].eq(before["longitude"])
-        return same.to_numpy() & ~ground
+        return np.asarray(same.to_numpy(dtype=bool) & ~ground, dtype=bool)
 
     def _sorted_out(
         self,
