@@ -23,7 +23,6 @@ from pipelines.flights.records import Rejected
 from pipelines.flights.reports import PositionReports
 from pipelines.quality.duplicates import CONTENT_COLUMNS, PartitionKeys, superseded_reason
 from pipelines.quality.validate import validate_batch
-from pipelines.retention.policy import refresh_margin
 from pipelines.warehouse.aggregates import Window, partition_window, refresh_aggregates
 from pipelines.warehouse.columnstore import recompress_window
 from pipelines.warehouse.connection import connect
@@ -157,7 +156,7 @@ def reidentify_following(
     while _stale_identity(database_url, following, landing_root):
         load_partition(database_url, following, landing_root, batch_rows=batch_rows)
         with connect(database_url, autocommit=True) as conn:
-            window = partition_window(conn, following, refresh_margin())
+            window = partition_window(conn, following)
             if window is not None:
                 refresh_aggregates(conn, window.start, window.end)
         done.append(following)

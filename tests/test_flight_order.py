@@ -13,7 +13,7 @@ import gzip
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from itertools import permutations
 from pathlib import Path
 
@@ -141,7 +141,7 @@ def load(url: str, day: date, landing: Path) -> None:
     """One partition as the ingest job runs it: the load, then its aggregates."""
     ingest_partition(url, day, landing)
     with connect(url, autocommit=True) as conn:
-        window = partition_window(conn, day, timedelta(hours=1))
+        window = partition_window(conn, day)
         if window is not None:
             refresh_aggregates(conn, window.start, window.end)
 
