@@ -46,7 +46,7 @@ def as_protobuf(csv: bytes) -> bytes:
     rows = pd.read_csv(io.BytesIO(csv), dtype={"icao24": str, "callsign": str})
     stamps = pd.to_datetime(rows["time"], unit="s", utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     altitude = (rows["baroaltitude"] / 0.3048).round().fillna(0).astype(int)
-    speed = (rows["velocity"] / 0.514444).round().fillna(0).astype(int)
+    speed = (rows["velocity"] * 3600 / 1852).round().fillna(0).astype(int)
     messages = [
         FlightData(
             flight_id=icao,

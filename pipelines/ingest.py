@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -17,15 +17,17 @@ import pandas as pd
 from pipelines.drops import read_drop
 from pipelines.drops.batches import DEFAULT_BATCH_ROWS
 from pipelines.drops.files import partition_fingerprint, scan_day
-from pipelines.flights.aircraft_state import day_identifier
+from pipelines.flights.aircraft_state import carried_fingerprint, day_identifier
 from pipelines.flights.identity import FlightIdentifier, needs_flight_ids
 from pipelines.flights.records import Rejected
+from pipelines.flights.reports import PositionReports
 from pipelines.quality.duplicates import CONTENT_COLUMNS, PartitionKeys, superseded_reason
 from pipelines.quality.validate import validate_batch
-from pipelines.warehouse.aggregates import Window
+from pipelines.warehouse.aggregates import Window, partition_window, refresh_aggregates
 from pipelines.warehouse.columnstore import recompress_window
 from pipelines.warehouse.connection import connect
-from pipelines.warehouse.partition_load import PartitionLoad
+from pipelines.warehouse.partition_load import PartitionLoad, lock_day
+from pipelines.warehouse.sqlfiles import load_sql
 
 Progress = Callable[[int, int], None]  # (bytes of files done, rows read so far)
 
@@ -49,6 +51,8 @@ class PartitionReport:
     files_skipped: int = 0  # hidden, still being written, or read through another path
     reject_reasons: Counter[str] = field(default_factory=Counter)
     points_per_hour: Counter[datetime] = field(default_factory=Counter)
+    # Later days identified again because this one changed what they start from.
+    reidentified: list[date] = field(default_factory=list)
 
     @property
     def rows_per_second(self) -> float:
@@ -116,6 +120,59 @@ def ingest_partition(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
 ) -> PartitionReport:
+    """Load every drop of `day` in one transaction and return its counts; then identify
+    the following days again while what they start from changed (`reidentify_following`)."""
+    report = load_partition(
+        database_url, day, landing_root, batch_rows=batch_rows, progress=progress
+    )
+    report.reidentified = reidentify_following(database_url, day, landing_root, batch_rows)
+    return report
+
+
+def _stale_identity(database_url: str, day: date, landing_root: Path) -> bool:
+    """Whether `day` was loaded from the files still in the landing zone, with OpenSky rows
+    identified from another state than the store now holds before its midnight. Waits for a
+    run of that day in progress (its lock), so a run that read the state before the day
+    before committed is seen and settled here."""
+    with connect(database_url) as conn, conn.transaction():
+        lock_day(conn, day)
+        row = conn.execute(load_sql("ingest/carried_state"), {"day": day}).fetchone()
+        if row is None or row[0] is None:
+            return False  # never loaded, or nothing in it depends on the day before
+        recorded, files = row
+        if files != partition_fingerprint(scan_day(landing_root, day).drops):
+            return False  # its files changed or are gone: its own next run settles it
+        return bool(recorded != carried_fingerprint(conn, day))
+
+
+def reidentify_following(
+    database_url: str, day: date, landing_root: Path, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> list[date]:
+    """Load again each following day whose flights were identified from a state the store
+    no longer holds (it was loaded before `day`, or while `day` was being loaded), and
+    refresh its aggregates. A flight crossing midnight thus keeps one id, in whatever order
+    and concurrency the days arrive; a re-run replaces the points it re-keys."""
+    done: list[date] = []
+    following = day + timedelta(days=1)
+    while _stale_identity(database_url, following, landing_root):
+        load_partition(database_url, following, landing_root, batch_rows=batch_rows)
+        with connect(database_url, autocommit=True) as conn:
+            window = partition_window(conn, following)
+            if window is not None:
+                refresh_aggregates(conn, window.start, window.end)
+        done.append(following)
+        following += timedelta(days=1)
+    return done
+
+
+def load_partition(
+    database_url: str,
+    day: date,
+    landing_root: Path,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: Progress | None = None,
+) -> PartitionReport:
     """Load every drop of `day` in one transaction and return its counts."""
     started = time.perf_counter()
     scan = scan_day(landing_root, day)
@@ -127,6 +184,8 @@ def ingest_partition(
     rows_read = done_bytes = 0
     flights: set[str] = set()
     identifier: FlightIdentifier | None = None  # OpenSky drops name aircraft, not flights
+    carried: str | None = None  # what the identifier started from
+    reports = PositionReports(day)
     with connect(database_url) as conn:
         conn.execute("SET temp_buffers = '256MB'")  # staging stays in memory
         with PartitionLoad(conn, day) as load:
@@ -134,7 +193,15 @@ def ingest_partition(
                 for batch in read_drop(drop, landing_root, batch_rows):
                     rows_read += batch.rows_read
                     if needs_flight_ids(batch.frame):
-                        identifier = identifier or day_identifier(conn, day)
+                        sorted_out = reports.split(batch.frame, drop.name)
+                        load.count_duplicates(sorted_out.repeats)
+                        batch = replace(
+                            batch,
+                            frame=sorted_out.frame,
+                            rejected=[*batch.rejected, *sorted_out.rejected],
+                        )
+                        if identifier is None:
+                            identifier, carried = day_identifier(conn, day)
                         identifier.assign(batch.frame)
                     checked = validate_batch(batch)
                     split = keys.split(checked.good, drop.name)
@@ -162,7 +229,12 @@ def ingest_partition(
                 done_bytes += drop.size
                 if progress:
                     progress(done_bytes, rows_read)
-            counts = load.finish(files=len(files), rows_read=rows_read, fingerprint=fingerprint)
+            counts = load.finish(
+                files=len(files),
+                rows_read=rows_read,
+                fingerprint=fingerprint,
+                carried_state=carried,
+            )
         if counts.min_timestamp is not None and counts.max_timestamp is not None:
             # A compressed day this load wrote into is left compressed again.
             with conn.transaction():

@@ -19,9 +19,13 @@ from pipelines.warehouse.aggregates import (
     Window,
     partition_window,
     refresh_aggregates,
+    refresh_statement,
+    timescaledb_version,
     utc_midnight,
 )
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.migrations import edition
+from pipelines.warehouse.sqlfiles import load_sql
 from tests.conftest import DATA
 from tests.drops_factory import write_jsonl
 
@@ -379,3 +383,71 @@ def test_windows_are_whole_utc_days_above_the_horizon(
         assert window == Window(at(expected[0]), at(expected[1]))
     with pytest.raises(ValueError, match="timezone-aware"):
         Window(datetime(2024, 1, 1), datetime(2024, 1, 2))  # noqa: DTZ001
+
+
+def test_a_late_file_into_an_ingested_day_keeps_every_bucket(db_url: str, tmp_path: Path) -> None:
+    """TimescaleDB 2.28 refreshes in batches of 10 buckets and could drop a batch's last one;
+    points at 07:36:10 and on 21:16:00 sit on such edges of the day's invalidated range."""
+    day = date(2024, 1, 2)
+    ingest_real(db_url)
+    for each in REAL_DAYS:
+        assert materialize(db_url, each.isoformat()).success
+    late_drop(tmp_path, day, day, "3376ff02", 25)  # 21:10:00 .. 21:16:00, every 15 s
+    write_jsonl(
+        tmp_path / day.isoformat() / "late_morning.jsonl",
+        [
+            {
+                "flight_id": "3376ff03",
+                "latitude": 35.0,
+                "longitude": 139.0,
+                "timestamp": "2024-01-02T07:36:10Z",
+            }
+        ],
+    )
+    for drop in (REAL / day.isoformat()).iterdir():
+        (tmp_path / day.isoformat() / drop.name).write_bytes(drop.read_bytes())
+    ingest_partition(db_url, day, tmp_path)
+    result = materialize(db_url, day.isoformat())
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert evaluation.passed and evaluation.metadata["raw_points"].value == 305 + 25 + 1
+    with connect(db_url) as conn:
+        buckets = conn.execute(
+            "SELECT bucket, points FROM flight_minutes WHERE flight_id IN ('3376ff02', '3376ff03')"
+            " ORDER BY bucket"
+        ).fetchall()
+    assert [(b.strftime("%H:%M"), n) for b, n in buckets] == [
+        ("07:36", 1),
+        ("21:10", 4),
+        ("21:11", 4),
+        ("21:12", 4),
+        ("21:13", 4),
+        ("21:14", 4),
+        ("21:15", 4),
+        ("21:16", 1),
+    ]
+    assert_aggregates_match_raw(db_url)
+
+
+@pytest.mark.parametrize(
+    ("version", "unbatched"),
+    [((2, 19, 3), False), ((2, 20, 9), False), ((2, 21, 0), True), ((2, 28, 3), True)],
+)
+def test_refreshes_turn_batching_off_where_the_server_takes_options(
+    version: tuple[int, ...], unbatched: bool
+) -> None:
+    assert refresh_statement(version).endswith("_unbatched") is unbatched
+
+
+def test_the_servers_version_picks_a_refresh_it_accepts(db_url: str) -> None:
+    with connect(db_url, autocommit=True) as conn:
+        version = timescaledb_version(conn)
+        assert version >= (2, 19)
+        if edition(conn) == "timescale":
+            conn.execute(
+                load_sql(refresh_statement(version)),
+                {
+                    "aggregate": "flight_minutes",
+                    "start": datetime(2024, 1, 1, tzinfo=UTC),
+                    "end": datetime(2024, 1, 2, tzinfo=UTC),
+                },
+            )

@@ -96,36 +96,40 @@ def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str)
                 end_time=ts(T0 + timedelta(seconds=20)),
             )
         )
-        assert [p.timestamp for p in window.data] == [
+        assert [p.timestamp for p in window.flight_data] == [
             iso(T0 + timedelta(seconds=s)) for s in range(10, 20)
         ]
         assert (window.resolution, window.stored_points) == (pb.RESOLUTION_RAW, 10)
-        assert window.data[0].airline == "Test Air" and window.data[0].arrival_airport == "LHR"
+        assert (
+            window.flight_data[0].airline == "Test Air"
+            and window.flight_data[0].arrival_airport == "LHR"
+        )
         # Optional fields: present when stored, absent (not 0) when not.
-        first = window.data[0]
+        first = window.flight_data[0]
         assert first.track == 10.0 and first.vertical_rate == 64 and not first.on_ground
-        assert not window.data[1].HasField("vertical_rate")
+        assert not window.flight_data[1].HasField("vertical_rate")
 
         open_end = stub.GetFlightData(
             pb.FlightDataRequest(flight_id="win", start_time=ts(T0 + timedelta(seconds=995)))
         )
-        assert len(open_end.data) == 5
+        assert len(open_end.flight_data) == 5
 
         even = stub.GetFlightData(pb.FlightDataRequest(flight_id="win", max_points=100))
-        assert (even.resolution, even.stored_points, len(even.data)) == (
+        assert (even.resolution, even.stored_points, len(even.flight_data)) == (
             pb.RESOLUTION_EVEN,
             1000,
             100,
         )
         seconds = [
-            int((datetime.fromisoformat(p.timestamp) - T0).total_seconds()) for p in even.data
+            int((datetime.fromisoformat(p.timestamp) - T0).total_seconds())
+            for p in even.flight_data
         ]
         assert seconds[0] == 0 and seconds[-1] == 999
         assert set(np.diff(seconds)) <= {10, 11}  # evenly spread, not cut off
 
         # No max_points: the server's limit applies, above it the track is downsampled.
         whole = stub.GetFlightData(pb.FlightDataRequest(flight_id="win"))
-        assert (whole.resolution, len(whole.data)) == (pb.RESOLUTION_EVEN, 500)
+        assert (whole.resolution, len(whole.flight_data)) == (pb.RESOLUTION_EVEN, 500)
         # A stream has no such limit: pages of the window, contiguous, in order.
         pages = list(
             stub.StreamFlightData(
@@ -134,8 +138,8 @@ def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str)
                 )
             )
         )
-        assert [len(p.data) for p in pages] == [300, 300, 300, 50]
-        assert [p.timestamp for page in pages for p in page.data] == [
+        assert [len(p.flight_data) for p in pages] == [300, 300, 300, 50]
+        assert [p.timestamp for page in pages for p in page.flight_data] == [
             iso(T0 + timedelta(seconds=s)) for s in range(50, 1000)
         ]
 
@@ -145,12 +149,14 @@ def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str)
             conn.execute("DELETE FROM flight_data WHERE flight_id = 'win'")
         minutes = stub.GetFlightData(pb.FlightDataRequest(flight_id="win"))
         assert (minutes.resolution, minutes.stored_points) == (pb.RESOLUTION_MINUTE, 1000)
-        assert [p.timestamp for p in minutes.data] == [
+        assert [p.timestamp for p in minutes.flight_data] == [
             iso(T0 + timedelta(minutes=m)) for m in range(17)
         ]
-        assert minutes.data[1].altitude == round(np.mean([s for s in range(60, 120) if s % 7 != 6]))
+        assert minutes.flight_data[1].altitude == round(
+            np.mean([s for s in range(60, 120) if s % 7 != 6])
+        )
         streamed = stub.StreamFlightData(pb.StreamFlightDataRequest(flight_id="win", page_size=10))
-        assert [len(p.data) for p in streamed] == [10, 7]
+        assert [len(p.flight_data) for p in streamed] == [10, 7]
 
         empty = stub.GetFlightData(
             pb.FlightDataRequest(
@@ -159,7 +165,7 @@ def test_windows_downsampling_and_the_aggregate_after_retention(apache_url: str)
                 end_time=ts(T0 - timedelta(days=1)),
             )
         )
-        assert (len(empty.data), empty.resolution) == (0, pb.RESOLUTION_RAW)
+        assert (len(empty.flight_data), empty.resolution) == (0, pb.RESOLUTION_RAW)
 
 
 def _request(**fields: object) -> pb.FlightDataRequest:
@@ -328,7 +334,7 @@ def test_a_million_point_stream_arrives_whole_in_order_in_constant_memory(
             pb.StreamFlightDataRequest(flight_id="long", page_size=20_000), timeout=120
         )
         for page in pages:
-            stamps = [p.timestamp for p in page.data]
+            stamps = [p.timestamp for p in page.flight_data]
             assert stamps == sorted(stamps) and stamps[0] > last
             count, last = count + len(stamps), stamps[-1]
             rss.append(_rss_kb(proc.pid))
@@ -359,7 +365,7 @@ def test_sigterm_turns_health_not_serving_and_lets_calls_in_flight_finish(
         watch.cancel()  # a watch never ends by itself: it would hold the stop for the grace
         time.sleep(0.5)
         blocker.rollback()  # the lock goes; the call in flight completes within the grace
-        assert len(in_flight.result().data) == 100
+        assert len(in_flight.result().flight_data) == 100
     assert proc.wait(timeout=30) == 0
 
 
@@ -410,7 +416,7 @@ def test_an_expired_deadline_or_a_cancelled_call_stops_its_query(apache_url: str
         _wait_for_api_query(apache_url, waiting=False, within=3)
 
         blocker.rollback()
-        assert len(stub.GetFlightData(pb.FlightDataRequest(flight_id="locked")).data) == 100
+        assert len(stub.GetFlightData(pb.FlightDataRequest(flight_id="locked")).flight_data) == 100
 
 
 # -- ListFlights and GetFlightSummary -------------------------------------------------------
@@ -593,7 +599,7 @@ def test_bearer_tokens_tls_health_reflection_and_the_cli(apache_url: str, tmp_pa
             assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
             for token in ("old-token", "new-token"):
                 good = stub.GetFlightData(request, metadata=(("authorization", f"Bearer {token}"),))
-                assert len(good.data) == 30
+                assert len(good.flight_data) == 30
 
         target = f"127.0.0.1:{server.port}"
         with grpc.secure_channel(target, trusted) as channel:
@@ -743,7 +749,7 @@ def test_encoded_tracks_parse_as_the_messages_protobuf_would_build(
     expected = pb.FlightDataResponse(resolution=pb.RESOLUTION_EVEN, stored_points=7)
     for us, lat, lon, alt, speed, track_deg, rate, ground in points:
         when = epoch + timedelta(microseconds=us)
-        expected.data.add(
+        expected.flight_data.add(
             flight_id="f1",
             latitude=lat,
             longitude=lon,

@@ -176,12 +176,13 @@ def test_drops_written_with_the_seed_proto_decode(db_url: str, tmp_path: Path) -
     out.mkdir()
     seed = Path(__file__).resolve().parent / "seed"
     assert (
-        protoc.main(["protoc", f"-I{seed}", f"--python_out={out}", str(seed / "flight.proto")]) == 0
+        protoc.main(["protoc", f"-I{seed}", f"--python_out={out}", str(seed / "flight_data.proto")])
+        == 0
     )
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "from google.protobuf.internal.encoder import _VarintBytes;"
-        "import flight_pb2 as f;"
+        "import flight_data_pb2 as f;"
         "msgs=[f.FlightData(flight_id='seed01', latitude=1.0+i, longitude=2.0, altitude=100*i,"
         " airspeed=300, timestamp=f'2024-03-01T00:00:0{i}Z', airline='Seed Air')"
         " for i in range(5)];"

@@ -27,6 +27,7 @@ from pipelines.drops.batches import BATCH_COLUMNS, DropBatch, frame_from_columns
 from pipelines.drops.files import discover_drops, read_drop
 from pipelines.drops.opensky import HEADER, read_opensky
 from pipelines.flights.identity import FlightIdentifier, FlightRule, flight_id
+from pipelines.flights.reports import PositionReports
 from pipelines.ingest import ingest_partition
 from pipelines.warehouse.connection import connect
 from tests.conftest import DATA
@@ -182,7 +183,7 @@ def test_units_nulls_and_extra_columns_of_real_rows() -> None:
     assert frame.dtypes.to_dict() == empty.dtypes.to_dict()
     first = frame.iloc[0]
     assert first["timestamp"] == pd.Timestamp("2021-10-07T12:00:01Z")
-    assert first["raw_timestamp"] == "1633608001"
+    assert first["raw_timestamp"] == "1633608001.000"  # lastposupdate: the position's time
     assert (first["latitude"], first["longitude"]) == (48.363399, 1.413478)
     assert first["altitude"] == 20_250  # 6172.2 m
     assert first["airspeed"] == 385  # 198.0609 m/s
@@ -201,6 +202,32 @@ def test_units_nulls_and_extra_columns_of_real_rows() -> None:
     assert parked["on_ground"]
     for column in ("altitude", "airspeed", "track", "vertical_rate"):
         assert pd.isna(parked[column])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    velocity=st.floats(0, 400, allow_nan=False),
+    vertrate=st.floats(-100, 100, allow_nan=False),
+    baroaltitude=st.floats(-500, 20_000, allow_nan=False),
+)
+def test_units_are_converted_exactly(velocity: float, vertrate: float, baroaltitude: float) -> None:
+    row = (
+        f"1633608001,398564,48.3634,1.4134,{velocity!r},16.2,{vertrate!r},AFR9455 ,False,"
+        f"False,False,1054,{baroaltitude!r},,1633608001.000,1633608001.000"
+    )
+    [batch] = read(csv_bytes([row]))
+    first = batch.frame.iloc[0]
+    assert first["airspeed"] == round(velocity * 3600 / 1852)  # 1 kt = 1852 m/h
+    assert first["altitude"] == round(baroaltitude / 0.3048)
+    assert first["vertical_rate"] == round(vertrate * 60 / 0.3048)
+
+
+def test_knots_are_not_rounded_through_an_approximate_factor() -> None:
+    # 100.49998 kt exactly; through 0.514444 m/s per knot it would come out as 100.50002.
+    velocity = 100.49998 * 1852 / 3600
+    row = REAL_ROWS[0].replace("198.0609", repr(velocity))
+    [batch] = read(csv_bytes([row]))
+    assert batch.frame.iloc[0]["airspeed"] == 100
 
 
 def test_bad_rows_are_rejected_with_line_reason_and_text_and_the_rest_keep_their_lines() -> None:
@@ -512,12 +539,14 @@ def test_both_real_days_through_flights_ingest_reconcile_and_a_second_run_change
         for day in (PARIS, SWISS)
     }
     ledger = {row[0]: row[1:6] for row in first["ledger"]}
+    # The samples' lastposupdate was rewritten to time; their stale positions still show as
+    # an aircraft off the ground at exactly its previous place: repeats, counted as duplicates.
     assert ledger == {
-        PARIS: (3, lines[PARIS], 284_500, 5, 0),
-        SWISS: (17, lines[SWISS], 139_098, 0, 0),
+        PARIS: (3, lines[PARIS], 268_327, 4, 16_174),
+        SWISS: (17, lines[SWISS], 138_857, 0, 241),
     }
-    assert len(first["data"]) == 284_500 + 139_098
-    assert len(first["quarantine"]) == 5
+    assert len(first["data"]) == 268_327 + 138_857
+    assert len(first["quarantine"]) == 4
     for _, source, line, _, reason, raw in first["quarantine"]:
         assert source.startswith("2021-10-07/states_2021-10-07-1") and line > 1
         assert reason.startswith("altitude: in_range(-2000, 80000)") and raw
@@ -608,13 +637,19 @@ def test_a_never_seen_multi_day_set_keeps_one_id_for_flights_across_midnight(
 
     # The same rows identified in one pass, with no midnight in between.
     whole = pd.concat(
-        [f for day in (day1, day2) for f in day_frames(day, landing)], ignore_index=True
+        [
+            reports.split(f, "").frame
+            for day in (day1, day2)
+            for reports in [PositionReports(day)]
+            for f in day_frames(day, landing)
+        ],
+        ignore_index=True,
     )
     whole["expected"] = reference_ids(rows_of(whole))
     joined = stored.merge(
         whole[["icao24", "timestamp", "expected"]], on=["icao24", "timestamp"], how="left"
     )
-    assert len(joined) == len(stored) == counts[day1] + counts[day2] - 5
+    assert len(joined) == len(stored) == len(whole) - 4
     assert (joined["flight_id"] == joined["expected"]).all()
     across = stored.groupby("flight_id")["timestamp"].agg(lambda ts: ts.dt.date.nunique() == 2)
     # Flights seen on both sides of midnight (hour 13 and 14 of the original day): one id each.
@@ -668,7 +703,8 @@ def test_aircraft_on_the_ground_at_midnight_resume_their_ground_run(
         (date(2023, 5, 15), [r for r in rows if r[0] >= midnight]),
     ):
         lines = [
-            f"{t:.0f},{icao},47.45,8.56,{0 if g else 120},90,0,{cs},{g},False,False,"
+            f"{t:.0f},{icao},{47.45 + (t - midnight) * 1e-5:.6f},8.56,{0 if g else 120},90,0,"
+            f"{cs},{g},False,False,"
             f"1000,{'' if g else 3000},,{t:.3f},{t:.3f}"
             for t, icao, cs, g in part
         ]

@@ -20,7 +20,7 @@ from pipelines.warehouse.flight_reads import FlightMeta, Track
 _VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
 # The smallest value needing 2, 3, ... 10 varint bytes.
 _VARINT_LIMITS = np.array([1 << (7 * k) for k in range(1, 10)], dtype=np.uint64)
-_DATA_FIELD = flight_pb2.FlightDataResponse.DESCRIPTOR.fields_by_name["data"].number
+_DATA_FIELD = flight_pb2.FlightDataResponse.DESCRIPTOR.fields_by_name["flight_data"].number
 _FIELDS = flight_pb2.FlightData.DESCRIPTOR.fields_by_name
 
 _US_PER_DAY = 86_400_000_000
@@ -191,7 +191,7 @@ def encode_track(
     resolution: flight_pb2.Resolution = flight_pb2.RESOLUTION_UNSPECIFIED,
     stored_points: int = 0,
 ) -> Encoded:
-    """`FlightDataResponse(data=[one FlightData per point], resolution, stored_points)`."""
+    """`FlightDataResponse(flight_data=[one FlightData per point], resolution, stored_points)`."""
     points = _Pieces(len(track))
     _add_points(points, track)
     points.add_constant(_shared_fields(meta))

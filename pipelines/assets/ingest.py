@@ -143,6 +143,7 @@ def ingest_drops(
             "last_point": str(report.max_timestamp),
             "reject_reasons": _reasons_table(report),
             "points_per_hour": _points_per_hour(report),
+            "reidentified_days": ", ".join(map(str, report.reidentified)) or "none",
             "dagster/row_count": report.rows_stored,
             "dagster/column_schema": COLUMN_SCHEMA,
         },

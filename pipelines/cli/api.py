@@ -135,7 +135,11 @@ def get(
     except grpc.RpcError as exc:
         raise click.ClickException(f"{exc.code().name}: {exc.details()}") from None
     resolution = flight_pb2.Resolution.Name(response.resolution).removeprefix("RESOLUTION_")
-    first = response.data[0] if response.data else flight_pb2.FlightData(flight_id=flight_id)
+    first = (
+        response.flight_data[0]
+        if response.flight_data
+        else flight_pb2.FlightData(flight_id=flight_id)
+    )
     if as_json:
         click.echo(
             json.dumps(
@@ -147,7 +151,7 @@ def get(
                     "arrival_airport": first.arrival_airport,
                     "resolution": resolution.lower(),
                     "stored_points": response.stored_points,
-                    "points": [_point(p) for p in response.data],
+                    "points": [_point(p) for p in response.flight_data],
                 },
                 indent=1,
             )
@@ -156,7 +160,7 @@ def get(
     route = f"{first.departure_airport or '?'} -> {first.arrival_airport or '?'}"
     click.echo(
         f"{flight_id}  {first.airline} {first.flight_number}  {route}  "
-        f"{len(response.data)} points ({resolution.lower()}, "
+        f"{len(response.flight_data)} points ({resolution.lower()}, "
         f"{response.stored_points} stored)"
     )
     header = (
@@ -164,7 +168,7 @@ def get(
         f"{'track':>6} {'ft/min':>7} ground"
     )
     click.echo(header)
-    for p in response.data:
+    for p in response.flight_data:
         row = _point(p)
         ground = {True: "yes", False: "no", None: "-"}[row["on_ground"]]
         click.echo(

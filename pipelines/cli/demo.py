@@ -118,7 +118,7 @@ def _sample_track(url: str) -> Table:
         response = get_track(Connection(f"127.0.0.1:{running.port}"), SAMPLE_FLIGHT, max_points=8)
     finally:
         running.stop(grace=1)
-    first = response.data[0]
+    first = response.flight_data[0]
     table = Table(
         title=f"GetFlightData {SAMPLE_FLIGHT} over gRPC: {first.airline} "
         f"{first.flight_number} {first.departure_airport}→"
@@ -126,7 +126,7 @@ def _sample_track(url: str) -> Table:
     )
     for column in ("timestamp", "latitude", "longitude", "altitude ft", "airspeed kt"):
         table.add_column(column, justify="right")
-    for p in response.data:
+    for p in response.flight_data:
         table.add_row(
             p.timestamp, f"{p.latitude:.4f}", f"{p.longitude:.4f}", str(p.altitude), str(p.airspeed)
         )

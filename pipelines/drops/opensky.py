@@ -3,14 +3,18 @@ OpenSky publishes (each holding a gzipped CSV beside its README and licence).
 
 One row is the state of one aircraft at one instant (`time`), in OpenSky's units. Rows become
 batch rows in the data model's units (docs/opensky.md):
-- `timestamp` = `time` (epoch seconds), `raw_timestamp` its text;
+- `timestamp` = `lastposupdate`, when the position was received (epoch seconds; `time`
+  where it is empty), `raw_timestamp` its text. A state vector repeats the last position it
+  knows while `time` advances: a row whose position time is not after the aircraft's
+  previous one is a repeat, which the ingest counts as a duplicate (`flights/reports.py`);
 - `altitude` = `baroaltitude` in whole feet, `airspeed` = `velocity` (ground speed) in whole
   knots, `vertical_rate` = `vertrate` in whole ft/min, `track` = `heading` (degrees);
 - `on_ground`, `squawk` (four digits), `icao24` (lower case) and `callsign` (padding
   stripped), the callsign also as `flight_number`; `flight_id` is left empty: the flight
   identifier (`flight_ids`) fills it during ingest.
-An empty field is null. `geoaltitude`, `alert`, `spi`, `lastposupdate` and `lastcontact`
-are not stored, and are not parsed.
+The other fields are the state at `time` of the first row carrying the position. An empty
+field is null. `geoaltitude`, `alert`, `spi` and `lastcontact` are not stored, and are not
+parsed; `time` is checked (a row needs one) but not stored.
 
 A row is rejected here, with its line number and text, when it has the wrong number of fields,
 a number or flag that does not parse, no `time` (or one before 2000), no `icao24` (or one that
@@ -57,15 +61,16 @@ HEADER = (
     "lastcontact",
 )
 
+# Exact by definition: 1 ft = 0.3048 m, 1 kt = 1852 m per hour.
 FEET_PER_METRE = 1 / 0.3048
-KNOTS_PER_METRE_PER_SECOND = 1 / 0.514444
+KNOTS_PER_METRE_PER_SECOND = 3600 / 1852
 FEET_PER_MINUTE_PER_METRE_PER_SECOND = 60 / 0.3048
 # Accepted `time`s: from 2000-01-01 UTC (flight ids count seconds from it) to 2100.
 EARLIEST_TIME = 946_684_800
 LATEST_TIME = 4_102_444_800
 
 _FLOATS = ("lat", "lon", "velocity", "heading", "vertrate", "baroaltitude")
-_TEXTS = ("time", "icao24", "callsign", "squawk")
+_TEXTS = ("time", "lastposupdate", "icao24", "callsign", "squawk")
 _READ = (*_TEXTS, *_FLOATS, "onground")
 _TYPES = {
     **{name: pa.float64() for name in _FLOATS},
@@ -390,9 +395,10 @@ def _rows(
     for row in problems:  # rows a text parse found unconvertible values in
         bad[row] = True
     callsign = _trimmed(columns["callsign"])
+    position_text, position_seconds = _position_time(columns["lastposupdate"], time_text, seconds)
     data = {
-        "raw_timestamp": time_text,
-        "seconds": seconds,
+        "raw_timestamp": position_text,
+        "seconds": position_seconds,
         "lat": columns["lat"],
         "lon": columns["lon"],
         "velocity": columns["velocity"],
@@ -405,6 +411,26 @@ def _rows(
         "callsign": callsign,
     }
     return ~bad, data
+
+
+def _position_time(
+    lastposupdate: pa.Array, time_text: pa.Array, seconds: pa.Array
+) -> tuple[pa.Array, pa.Array]:
+    """When the position was received: `lastposupdate` (text and seconds), `time` where that
+    is empty or not a number. A state vector repeats the last position it knows; this is
+    the position's own time, so a repeat carries the same time as the report it repeats."""
+    text = _trimmed(lastposupdate)
+    try:
+        numbers = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        numbers = pd.to_numeric(
+            pd.Series(text.to_numpy(zero_copy_only=False), dtype=object), errors="coerce"
+        ).to_numpy(dtype=float, na_value=np.nan)
+    known = pa.array(np.isfinite(numbers) & (numbers >= EARLIEST_TIME) & (numbers < LATEST_TIME))
+    return (
+        pc.if_else(known, text, time_text),
+        pc.if_else(known, pa.array(numbers), seconds),
+    )
 
 
 def _floats(values: pa.Array, scale: float | None = None) -> pd.arrays.FloatingArray:

@@ -25,37 +25,37 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cpipelines/proto/flight.proto\x12\x06\x66light\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x02\n\nFlightData\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12\x10\n\x08latitude\x18\x02 \x01(\x01\x12\x11\n\tlongitude\x18\x03 \x01(\x01\x12\x10\n\x08\x61ltitude\x18\x04 \x01(\x05\x12\x10\n\x08\x61irspeed\x18\x05 \x01(\x05\x12\x11\n\ttimestamp\x18\x06 \x01(\t\x12\x0f\n\x07\x61irline\x18\x07 \x01(\t\x12\x15\n\rflight_number\x18\x08 \x01(\t\x12\x19\n\x11\x64\x65parture_airport\x18\t \x01(\t\x12\x17\n\x0f\x61rrival_airport\x18\n \x01(\t\x12\x12\n\x05track\x18\x0b \x01(\x02H\x00\x88\x01\x01\x12\x1a\n\rvertical_rate\x18\x0c \x01(\x05H\x01\x88\x01\x01\x12\x16\n\ton_ground\x18\r \x01(\x08H\x02\x88\x01\x01\x42\x08\n\x06_trackB\x10\n\x0e_vertical_rateB\x0c\n\n_on_ground\"\x98\x01\n\x11\x46lightDataRequest\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmax_points\x18\x04 \x01(\x05\"u\n\x12\x46lightDataResponse\x12 \n\x04\x64\x61ta\x18\x01 \x03(\x0b\x32\x12.flight.FlightData\x12&\n\nresolution\x18\x02 \x01(\x0e\x32\x12.flight.Resolution\x12\x15\n\rstored_points\x18\x03 \x01(\x03\"\x9d\x01\n\x17StreamFlightDataRequest\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\x05\"g\n\x0b\x42oundingBox\x12\x14\n\x0cmin_latitude\x18\x01 \x01(\x01\x12\x15\n\rmin_longitude\x18\x02 \x01(\x01\x12\x14\n\x0cmax_latitude\x18\x03 \x01(\x01\x12\x15\n\rmax_longitude\x18\x04 \x01(\x01\"\x89\x02\n\x12ListFlightsRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61irline\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65parture_airport\x18\x04 \x01(\t\x12\x17\n\x0f\x61rrival_airport\x18\x05 \x01(\t\x12)\n\x0c\x62ounding_box\x18\x06 \x01(\x0b\x32\x13.flight.BoundingBox\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"\x8f\x02\n\rFlightSummary\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61irline\x18\x02 \x01(\t\x12\x15\n\rflight_number\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65parture_airport\x18\x04 \x01(\t\x12\x17\n\x0f\x61rrival_airport\x18\x05 \x01(\t\x12\x0e\n\x06icao24\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61llsign\x18\x07 \x01(\t\x12.\n\nfirst_seen\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06points\x18\n \x01(\x03\"V\n\x13ListFlightsResponse\x12&\n\x07\x66lights\x18\x01 \x03(\x0b\x32\x15.flight.FlightSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x17GetFlightSummaryRequest\x12\x11\n\tflight_id\x18\x01 \x01(\t\"\x8a\x02\n\tFlightDay\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12.\n\nfirst_seen\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x19\n\x0cmax_altitude\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x19\n\x0cmax_airspeed\x18\x06 \x01(\x05H\x01\x88\x01\x01\x12)\n\x0c\x62ounding_box\x18\x07 \x01(\x0b\x32\x13.flight.BoundingBoxB\x0f\n\r_max_altitudeB\x0f\n\r_max_airspeed\"b\n\x18GetFlightSummaryResponse\x12%\n\x06\x66light\x18\x01 \x01(\x0b\x32\x15.flight.FlightSummary\x12\x1f\n\x04\x64\x61ys\x18\x02 \x03(\x0b\x32\x11.flight.FlightDay*h\n\nResolution\x12\x1a\n\x16RESOLUTION_UNSPECIFIED\x10\x00\x12\x12\n\x0eRESOLUTION_RAW\x10\x01\x12\x15\n\x11RESOLUTION_MINUTE\x10\x02\x12\x13\n\x0fRESOLUTION_EVEN\x10\x03\x32\xcd\x02\n\x11\x46lightDataService\x12\x46\n\rGetFlightData\x12\x19.flight.FlightDataRequest\x1a\x1a.flight.FlightDataResponse\x12Q\n\x10StreamFlightData\x12\x1f.flight.StreamFlightDataRequest\x1a\x1a.flight.FlightDataResponse0\x01\x12\x46\n\x0bListFlights\x12\x1a.flight.ListFlightsRequest\x1a\x1b.flight.ListFlightsResponse\x12U\n\x10GetFlightSummary\x12\x1f.flight.GetFlightSummaryRequest\x1a .flight.GetFlightSummaryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cpipelines/proto/flight.proto\x12\x06\x66light\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x02\n\nFlightData\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12\x10\n\x08latitude\x18\x02 \x01(\x01\x12\x11\n\tlongitude\x18\x03 \x01(\x01\x12\x10\n\x08\x61ltitude\x18\x04 \x01(\x05\x12\x10\n\x08\x61irspeed\x18\x05 \x01(\x05\x12\x11\n\ttimestamp\x18\x06 \x01(\t\x12\x0f\n\x07\x61irline\x18\x07 \x01(\t\x12\x15\n\rflight_number\x18\x08 \x01(\t\x12\x19\n\x11\x64\x65parture_airport\x18\t \x01(\t\x12\x17\n\x0f\x61rrival_airport\x18\n \x01(\t\x12\x12\n\x05track\x18\x0b \x01(\x02H\x00\x88\x01\x01\x12\x1a\n\rvertical_rate\x18\x0c \x01(\x05H\x01\x88\x01\x01\x12\x16\n\ton_ground\x18\r \x01(\x08H\x02\x88\x01\x01\x42\x08\n\x06_trackB\x10\n\x0e_vertical_rateB\x0c\n\n_on_ground\"\x98\x01\n\x11\x46lightDataRequest\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nmax_points\x18\x04 \x01(\x05\"|\n\x12\x46lightDataResponse\x12\'\n\x0b\x66light_data\x18\x01 \x03(\x0b\x32\x12.flight.FlightData\x12&\n\nresolution\x18\x02 \x01(\x0e\x32\x12.flight.Resolution\x12\x15\n\rstored_points\x18\x03 \x01(\x03\"\x9d\x01\n\x17StreamFlightDataRequest\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x04 \x01(\x05\"g\n\x0b\x42oundingBox\x12\x14\n\x0cmin_latitude\x18\x01 \x01(\x01\x12\x15\n\rmin_longitude\x18\x02 \x01(\x01\x12\x14\n\x0cmax_latitude\x18\x03 \x01(\x01\x12\x15\n\rmax_longitude\x18\x04 \x01(\x01\"\x89\x02\n\x12ListFlightsRequest\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07\x61irline\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65parture_airport\x18\x04 \x01(\t\x12\x17\n\x0f\x61rrival_airport\x18\x05 \x01(\t\x12)\n\x0c\x62ounding_box\x18\x06 \x01(\x0b\x32\x13.flight.BoundingBox\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"\x8f\x02\n\rFlightSummary\x12\x11\n\tflight_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61irline\x18\x02 \x01(\t\x12\x15\n\rflight_number\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65parture_airport\x18\x04 \x01(\t\x12\x17\n\x0f\x61rrival_airport\x18\x05 \x01(\t\x12\x0e\n\x06icao24\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61llsign\x18\x07 \x01(\t\x12.\n\nfirst_seen\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06points\x18\n \x01(\x03\"V\n\x13ListFlightsResponse\x12&\n\x07\x66lights\x18\x01 \x03(\x0b\x32\x15.flight.FlightSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\",\n\x17GetFlightSummaryRequest\x12\x11\n\tflight_id\x18\x01 \x01(\t\"\x8a\x02\n\tFlightDay\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12.\n\nfirst_seen\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tlast_seen\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x19\n\x0cmax_altitude\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x19\n\x0cmax_airspeed\x18\x06 \x01(\x05H\x01\x88\x01\x01\x12)\n\x0c\x62ounding_box\x18\x07 \x01(\x0b\x32\x13.flight.BoundingBoxB\x0f\n\r_max_altitudeB\x0f\n\r_max_airspeed\"b\n\x18GetFlightSummaryResponse\x12%\n\x06\x66light\x18\x01 \x01(\x0b\x32\x15.flight.FlightSummary\x12\x1f\n\x04\x64\x61ys\x18\x02 \x03(\x0b\x32\x11.flight.FlightDay*h\n\nResolution\x12\x1a\n\x16RESOLUTION_UNSPECIFIED\x10\x00\x12\x12\n\x0eRESOLUTION_RAW\x10\x01\x12\x15\n\x11RESOLUTION_MINUTE\x10\x02\x12\x13\n\x0fRESOLUTION_EVEN\x10\x03\x32\xcd\x02\n\x11\x46lightDataService\x12\x46\n\rGetFlightData\x12\x19.flight.FlightDataRequest\x1a\x1a.flight.FlightDataResponse\x12Q\n\x10StreamFlightData\x12\x1f.flight.StreamFlightDataRequest\x1a\x1a.flight.FlightDataResponse0\x01\x12\x46\n\x0bListFlights\x12\x1a.flight.ListFlightsRequest\x1a\x1b.flight.ListFlightsResponse\x12U\n\x10GetFlightSummary\x12\x1f.flight.GetFlightSummaryRequest\x1a .flight.GetFlightSummaryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pipelines.proto.flight_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESOLUTION']._serialized_start=1989
-  _globals['_RESOLUTION']._serialized_end=2093
+  _globals['_RESOLUTION']._serialized_start=1996
+  _globals['_RESOLUTION']._serialized_end=2100
   _globals['_FLIGHTDATA']._serialized_start=74
   _globals['_FLIGHTDATA']._serialized_end=403
   _globals['_FLIGHTDATAREQUEST']._serialized_start=406
   _globals['_FLIGHTDATAREQUEST']._serialized_end=558
   _globals['_FLIGHTDATARESPONSE']._serialized_start=560
-  _globals['_FLIGHTDATARESPONSE']._serialized_end=677
-  _globals['_STREAMFLIGHTDATAREQUEST']._serialized_start=680
-  _globals['_STREAMFLIGHTDATAREQUEST']._serialized_end=837
-  _globals['_BOUNDINGBOX']._serialized_start=839
-  _globals['_BOUNDINGBOX']._serialized_end=942
-  _globals['_LISTFLIGHTSREQUEST']._serialized_start=945
-  _globals['_LISTFLIGHTSREQUEST']._serialized_end=1210
-  _globals['_FLIGHTSUMMARY']._serialized_start=1213
-  _globals['_FLIGHTSUMMARY']._serialized_end=1484
-  _globals['_LISTFLIGHTSRESPONSE']._serialized_start=1486
-  _globals['_LISTFLIGHTSRESPONSE']._serialized_end=1572
-  _globals['_GETFLIGHTSUMMARYREQUEST']._serialized_start=1574
-  _globals['_GETFLIGHTSUMMARYREQUEST']._serialized_end=1618
-  _globals['_FLIGHTDAY']._serialized_start=1621
-  _globals['_FLIGHTDAY']._serialized_end=1887
-  _globals['_GETFLIGHTSUMMARYRESPONSE']._serialized_start=1889
-  _globals['_GETFLIGHTSUMMARYRESPONSE']._serialized_end=1987
-  _globals['_FLIGHTDATASERVICE']._serialized_start=2096
-  _globals['_FLIGHTDATASERVICE']._serialized_end=2429
+  _globals['_FLIGHTDATARESPONSE']._serialized_end=684
+  _globals['_STREAMFLIGHTDATAREQUEST']._serialized_start=687
+  _globals['_STREAMFLIGHTDATAREQUEST']._serialized_end=844
+  _globals['_BOUNDINGBOX']._serialized_start=846
+  _globals['_BOUNDINGBOX']._serialized_end=949
+  _globals['_LISTFLIGHTSREQUEST']._serialized_start=952
+  _globals['_LISTFLIGHTSREQUEST']._serialized_end=1217
+  _globals['_FLIGHTSUMMARY']._serialized_start=1220
+  _globals['_FLIGHTSUMMARY']._serialized_end=1491
+  _globals['_LISTFLIGHTSRESPONSE']._serialized_start=1493
+  _globals['_LISTFLIGHTSRESPONSE']._serialized_end=1579
+  _globals['_GETFLIGHTSUMMARYREQUEST']._serialized_start=1581
+  _globals['_GETFLIGHTSUMMARYREQUEST']._serialized_end=1625
+  _globals['_FLIGHTDAY']._serialized_start=1628
+  _globals['_FLIGHTDAY']._serialized_end=1894
+  _globals['_GETFLIGHTSUMMARYRESPONSE']._serialized_start=1896
+  _globals['_GETFLIGHTSUMMARYRESPONSE']._serialized_end=1994
+  _globals['_FLIGHTDATASERVICE']._serialized_start=2103
+  _globals['_FLIGHTDATASERVICE']._serialized_end=2436
 # @@protoc_insertion_point(module_scope)

@@ -64,14 +64,14 @@ class FlightDataRequest(_message.Message):
     def __init__(self, flight_id: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_points: _Optional[int] = ...) -> None: ...
 
 class FlightDataResponse(_message.Message):
-    __slots__ = ("data", "resolution", "stored_points")
-    DATA_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("flight_data", "resolution", "stored_points")
+    FLIGHT_DATA_FIELD_NUMBER: _ClassVar[int]
     RESOLUTION_FIELD_NUMBER: _ClassVar[int]
     STORED_POINTS_FIELD_NUMBER: _ClassVar[int]
-    data: _containers.RepeatedCompositeFieldContainer[FlightData]
+    flight_data: _containers.RepeatedCompositeFieldContainer[FlightData]
     resolution: Resolution
     stored_points: int
-    def __init__(self, data: _Optional[_Iterable[_Union[FlightData, _Mapping]]] = ..., resolution: _Optional[_Union[Resolution, str]] = ..., stored_points: _Optional[int] = ...) -> None: ...
+    def __init__(self, flight_data: _Optional[_Iterable[_Union[FlightData, _Mapping]]] = ..., resolution: _Optional[_Union[Resolution, str]] = ..., stored_points: _Optional[int] = ...) -> None: ...
 
 class StreamFlightDataRequest(_message.Message):
     __slots__ = ("flight_id", "start_time", "end_time", "page_size")

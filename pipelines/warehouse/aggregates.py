@@ -12,6 +12,7 @@ aggregates (a continuous aggregate's refresh does exactly that after `drop_chunk
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,8 @@ from pipelines.warehouse.migrations import edition
 from pipelines.warehouse.sqlfiles import load_sql
 
 DAY = timedelta(days=1)
+# First TimescaleDB release whose refresh_continuous_aggregate takes `options`.
+UNBATCHED_REFRESH_SINCE = (2, 21)
 
 # Two-integer advisory lock keys; the class keeps them apart from other users of the server.
 LOCK_CLASS = 0x666C6967
@@ -215,11 +218,28 @@ def window_totals(conn: psycopg.Connection, window: Window) -> WindowTotals:
     return WindowTotals(*row)
 
 
+def timescaledb_version(conn: psycopg.Connection) -> tuple[int, ...]:
+    """The installed TimescaleDB release as numbers, `(2, 28, 3)`."""
+    row = conn.execute(load_sql("aggregates/timescaledb_version")).fetchone()
+    if row is None:
+        raise RuntimeError("TimescaleDB is not installed in this database: run `flights migrate`")
+    return tuple(int(part) for part in re.findall(r"\d+", str(row[0]))[:3])
+
+
+def refresh_statement(version: tuple[int, ...]) -> str:
+    """Where the server takes refresh options (2.21+), batching is turned off: 2.28 batches a
+    manual refresh and can drop the last bucket of a batch (upstream #10221); releases before
+    2.21 have no options and never batch a manual refresh."""
+    if version >= UNBATCHED_REFRESH_SINCE:
+        return "aggregates/refresh_continuous_aggregate_unbatched"
+    return "aggregates/refresh_continuous_aggregate"
+
+
 def _refresh_continuous(conn: psycopg.Connection, window: Window) -> None:
+    statement = load_sql(refresh_statement(timescaledb_version(conn)))
     for aggregate in AGGREGATES:
         conn.execute(
-            load_sql("aggregates/refresh_continuous_aggregate"),
-            {"aggregate": aggregate.name, "start": window.start, "end": window.end},
+            statement, {"aggregate": aggregate.name, "start": window.start, "end": window.end}
         )
 
 

@@ -32,6 +32,16 @@ OPEN_END = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
 # PostgreSQL's binary timestamps count microseconds from 2000-01-01 UTC.
 _PG_EPOCH_US = 946_684_800_000_000
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MINUTE = timedelta(minutes=1)
+_DAY = timedelta(days=1)
+_AGGREGATE_BOUNDS = (
+    "minutes_start",
+    "minutes_end",
+    "days_start",
+    "days_end",
+    "late_minutes_start",
+    "late_minutes_end",
+)
 # Binary array header: dimensions, has-nulls flag, element type, then size and lower bound.
 _ARRAY_HEADER = struct.Struct(">iiIii")
 
@@ -264,6 +274,47 @@ class FlightQuery:
     box: BoundingBox | None = None
 
 
+def _floor(moment: datetime, unit: timedelta) -> datetime:
+    return moment - (moment - _UNIX_EPOCH) % unit
+
+
+def _ceil(moment: datetime, unit: timedelta) -> datetime:
+    floor = _floor(moment, unit)
+    return floor if floor == moment else floor + unit
+
+
+def window_parts(start: datetime, end: datetime) -> dict[str, datetime]:
+    """[start, end) cut for `api/list_flights`: whole UTC days (`days_*`, from flight_days),
+    the whole minutes before and after them (`minutes_*`, `late_minutes_*`, from
+    flight_minutes), and the sub-minute edges [start, raw_end) and [late_raw_start, end)
+    (raw points). Every instant of the window is in exactly one part; an unused part is
+    empty (its start equals its end)."""
+    first_minute, last_minute = _ceil(start, _MINUTE), _floor(end, _MINUTE)
+    if first_minute >= last_minute:  # no whole minute: raw points only
+        return {
+            "start": start,
+            "end": end,
+            "raw_end": end,
+            "late_raw_start": end,
+            **dict.fromkeys(_AGGREGATE_BOUNDS, end),
+        }
+    first_day, last_day = _ceil(first_minute, _DAY), _floor(last_minute, _DAY)
+    if first_day >= last_day:  # no whole day: minutes only between the edges
+        first_day = last_day = last_minute
+    return {
+        "start": start,
+        "end": end,
+        "raw_end": first_minute,
+        "late_raw_start": last_minute,
+        "minutes_start": first_minute,
+        "minutes_end": first_day,
+        "days_start": first_day,
+        "days_end": last_day,
+        "late_minutes_start": last_day,
+        "late_minutes_end": last_minute,
+    }
+
+
 @dataclass(frozen=True)
 class FlightListing:
     flight_id: str
@@ -365,8 +416,7 @@ class FlightReads:
         box = query.box
         after_time, after_id = after or (OPEN_START, "")
         params = {
-            "start": query.window.start,
-            "end": query.window.end,
+            **window_parts(query.window.start, query.window.end),
             "airline": query.airline,
             "departure_airport": query.departure_airport,
             "arrival_airport": query.arrival_airport,

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from types import TracebackType
 
 import numpy as np
@@ -81,6 +81,11 @@ def storable_text(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
+def lock_day(conn: psycopg.Connection, day: date) -> None:
+    """The day's advisory lock, until the transaction ends: runs of one day queue on it."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, day.toordinal()))
+
+
 @dataclass
 class LoadCounts:
     rows_stored: int = 0
@@ -113,15 +118,15 @@ class PartitionLoad:
     def __enter__(self) -> PartitionLoad:
         self._tx = self.conn.transaction()
         self._tx.__enter__()
-        self.conn.execute(
-            "SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, self.day.toordinal())
-        )
+        lock_day(self.conn, self.day)
         share_writes_lock(self.conn)  # the cleaner never drops a range being written
         self.conn.execute("DELETE FROM quarantine WHERE partition_day = %s", (self.day,))
         row = self.conn.execute(
             "SELECT 1 FROM partition_loads WHERE partition_day = %s", (self.day,)
         ).fetchone()
         self._rerun = row is not None
+        if self._rerun:
+            self.conn.execute(load_sql("ingest/create_produced_keys"))
         return self
 
     def __exit__(
@@ -199,6 +204,8 @@ class PartitionLoad:
             self.conn.execute("TRUNCATE ingest_stage")
         self._copy("ingest_stage", block)
         self.conn.execute(load_sql("ingest/upsert_stage"))
+        if self._rerun:
+            self.conn.execute(load_sql("ingest/note_produced_keys"))
 
     def _count_stored(self, frame: pd.DataFrame) -> None:
         c = self.counts
@@ -242,9 +249,22 @@ class PartitionLoad:
         self.counts.duplicates += n
 
     # -- the end -----------------------------------------------------------------------
-    def finish(self, *, files: int, rows_read: int, fingerprint: str) -> LoadCounts:
-        """Write metadata and the ledger row; the commit happens on leaving the block."""
+    def finish(
+        self, *, files: int, rows_read: int, fingerprint: str, carried_state: str | None
+    ) -> LoadCounts:
+        """Write metadata and the ledger row; the commit happens on leaving the block. A
+        re-run first deletes the day's OpenSky points it did not produce (re-keyed flights)."""
         self.drain()
+        emptied: list[str] = []
+        if self._rerun:
+            start = datetime.combine(self.day, time(), tzinfo=UTC)
+            emptied = [
+                row[0]
+                for row in self.conn.execute(
+                    load_sql("ingest/forget_unproduced"),
+                    {"day_start": start, "day_end": start + timedelta(days=1)},
+                )
+            ]
         with self.conn.cursor() as cur:
             # Sorted, so concurrent days lock shared flights in one order (no deadlock).
             cur.executemany(
@@ -254,6 +274,8 @@ class PartitionLoad:
                     for fid, meta in sorted(self._metadata.items())
                 ],
             )
+        if emptied:
+            self.conn.execute(load_sql("ingest/forget_empty_flights"), {"flight_ids": emptied})
         c = self.counts
         self.conn.execute(
             load_sql("ingest/record_load"),
@@ -267,6 +289,7 @@ class PartitionLoad:
                 "min_timestamp": c.min_timestamp,
                 "max_timestamp": c.max_timestamp,
                 "fingerprint": fingerprint,
+                "carried_state": carried_state,
             },
         )
         return c

@@ -1,33 +1,84 @@
--- One page of the flights seen in [start, end), read from the per-minute aggregate (so the
--- window and the box are honoured to the minute), filtered by metadata and bounding box, in
--- (first_seen, flight_id) order after the previous page's last row. A NULL filter is unset.
--- first_seen, last_seen and points cover the flight's minutes in the window.
-WITH seen AS (
-    SELECT flight_id,
-           min(first_time) AS first_seen,
-           max(last_time) AS last_seen,
-           sum(points)::bigint AS points,
-           bool_or(
-               %(min_latitude)s::float8 IS NULL
-               OR (max_latitude >= %(min_latitude)s AND min_latitude <= %(max_latitude)s
-                   AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
-                            THEN max_longitude >= %(min_longitude)s
-                                 AND min_longitude <= %(max_longitude)s
-                            -- the box crosses the antimeridian
-                            ELSE max_longitude >= %(min_longitude)s
-                                 OR min_longitude <= %(max_longitude)s
-                       END)
-           ) AS in_box
+-- One page of the flights with a report in [start, end) (and, with a box, a report inside the
+-- box), filtered by metadata, in (first_seen, flight_id) order after the previous page's last
+-- row. A NULL filter is unset; min_longitude > max_longitude is a box across the antimeridian.
+-- first_seen, last_seen and points describe the flight's reports in the window, exactly:
+-- the window is cut (pipelines/warehouse/flight_reads.py) into whole UTC days, read from
+-- flight_days; whole minutes at its edges, from flight_minutes; and the sub-minute edges,
+-- from raw points. Each report is counted in exactly one part.
+--
+-- A box is decided exactly too. A part whose bounding box lies inside the query box has all
+-- its reports inside; one whose bounding box only touches it proves nothing, so such a
+-- flight is listed when one of its raw reports in the window is inside the box (a lookup by
+-- the primary key). Where raw points were dropped by retention (below the raw horizon) only
+-- the aggregates remain: there a touching bounding box lists the flight (minute precision).
+WITH parts AS (
+    SELECT flight_id, first_seen, last_seen, points,
+           min_latitude, max_latitude, min_longitude, max_longitude, day AS part_start
+    FROM flight_days
+    WHERE day >= %(days_start)s AND day < %(days_end)s
+    UNION ALL
+    SELECT flight_id, first_time, last_time, points,
+           min_latitude, max_latitude, min_longitude, max_longitude, bucket
     FROM flight_minutes
-    WHERE bucket > %(start)s::timestamptz - INTERVAL '1 minute' AND bucket < %(end)s
-      AND last_time >= %(start)s AND first_time < %(end)s
-    GROUP BY flight_id
+    WHERE (bucket >= %(minutes_start)s AND bucket < %(minutes_end)s)
+       OR (bucket >= %(late_minutes_start)s AND bucket < %(late_minutes_end)s)
+    UNION ALL
+    SELECT flight_id, "timestamp", "timestamp", 1,
+           latitude, latitude, longitude, longitude, "timestamp"
+    FROM flight_data
+    WHERE ("timestamp" >= %(start)s AND "timestamp" < %(raw_end)s)
+       OR ("timestamp" >= %(late_raw_start)s AND "timestamp" < %(end)s)
+), horizon AS (
+    SELECT coalesce(max(raw_horizon), '-infinity') AS raw_horizon FROM retention_runs
+), boxed AS (
+    SELECT p.*,
+           %(min_latitude)s::float8 IS NULL
+           OR (p.min_latitude >= %(min_latitude)s AND p.max_latitude <= %(max_latitude)s
+               AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
+                        THEN p.min_longitude >= %(min_longitude)s
+                             AND p.max_longitude <= %(max_longitude)s
+                        ELSE p.min_longitude >= %(min_longitude)s
+                             OR p.max_longitude <= %(max_longitude)s
+                   END) AS inside,
+           p.max_latitude >= %(min_latitude)s AND p.min_latitude <= %(max_latitude)s
+           AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
+                    THEN p.max_longitude >= %(min_longitude)s
+                         AND p.min_longitude <= %(max_longitude)s
+                    ELSE p.max_longitude >= %(min_longitude)s
+                         OR p.min_longitude <= %(max_longitude)s
+               END AS touches
+    FROM parts AS p
+), seen AS (
+    SELECT b.flight_id,
+           min(b.first_seen) AS first_seen,
+           max(b.last_seen) AS last_seen,
+           sum(b.points)::bigint AS points,
+           bool_or(b.inside) AS inside,
+           bool_or(b.touches AND b.part_start < h.raw_horizon) AS touches_below_horizon,
+           bool_or(b.touches) AS touches
+    FROM boxed AS b CROSS JOIN horizon AS h
+    GROUP BY b.flight_id
 )
 SELECT s.flight_id, m.airline, m.flight_number, m.departure_airport, m.arrival_airport,
        m.icao24, m.callsign, s.first_seen, s.last_seen, s.points
 FROM seen AS s
 LEFT JOIN flight_metadata AS m ON m.flight_id = s.flight_id
-WHERE s.in_box
+-- Per flight, only for one whose box touches without lying inside: a nested lookup that
+-- stops at the first report inside (a join here could be planned as a scan of the window).
+LEFT JOIN LATERAL (
+    SELECT true AS inside
+    FROM flight_data AS d
+    WHERE s.touches AND NOT s.inside AND NOT s.touches_below_horizon
+      AND d.flight_id = s.flight_id
+      AND d."timestamp" >= %(start)s AND d."timestamp" < %(end)s
+      AND d.latitude BETWEEN %(min_latitude)s AND %(max_latitude)s
+      AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
+               THEN d.longitude BETWEEN %(min_longitude)s AND %(max_longitude)s
+               ELSE d.longitude >= %(min_longitude)s OR d.longitude <= %(max_longitude)s
+          END
+    LIMIT 1
+) AS raw ON true
+WHERE (s.inside OR s.touches_below_horizon OR raw.inside)
   AND (%(airline)s::text IS NULL OR m.airline = %(airline)s)
   AND (%(departure_airport)s::text IS NULL OR m.departure_airport = %(departure_airport)s)
   AND (%(arrival_airport)s::text IS NULL OR m.arrival_airport = %(arrival_airport)s)

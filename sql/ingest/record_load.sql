@@ -1,11 +1,14 @@
 -- The partition's ledger row: what the reconciliation check compares and the window its
 -- aggregates are refreshed over. Replaced on every run of the partition.
 INSERT INTO partition_loads (partition_day, files, rows_read, rows_stored, rows_quarantined,
-                             duplicates, min_timestamp, max_timestamp, fingerprint, loaded_at)
+                             duplicates, min_timestamp, max_timestamp, fingerprint, carried_state,
+                             loaded_at)
 VALUES (%(partition_day)s, %(files)s, %(rows_read)s, %(rows_stored)s, %(rows_quarantined)s,
-        %(duplicates)s, %(min_timestamp)s, %(max_timestamp)s, %(fingerprint)s, now())
+        %(duplicates)s, %(min_timestamp)s, %(max_timestamp)s, %(fingerprint)s, %(carried_state)s,
+        now())
 ON CONFLICT (partition_day) DO UPDATE SET
     files = EXCLUDED.files, rows_read = EXCLUDED.rows_read, rows_stored = EXCLUDED.rows_stored,
     rows_quarantined = EXCLUDED.rows_quarantined, duplicates = EXCLUDED.duplicates,
     min_timestamp = EXCLUDED.min_timestamp, max_timestamp = EXCLUDED.max_timestamp,
-    fingerprint = EXCLUDED.fingerprint, loaded_at = EXCLUDED.loaded_at
+    fingerprint = EXCLUDED.fingerprint, carried_state = EXCLUDED.carried_state,
+    loaded_at = EXCLUDED.loaded_at

@@ -22,7 +22,7 @@ from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import edition
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED_PROTO = ROOT / "tests" / "seed" / "flight.proto"
+SEED_PROTO = ROOT / "tests" / "seed" / "flight_data.proto"
 SEED_CLIENT = Path(__file__).with_name("seed_client.py")
 
 

@@ -9,8 +9,8 @@ import sys
 
 sys.path.insert(0, sys.argv[1])
 
-import flight_pb2
-import flight_pb2_grpc
+import flight_data_pb2 as flight_pb2
+import flight_data_pb2_grpc as flight_pb2_grpc
 import grpc
 from google.protobuf.json_format import MessageToDict
 
@@ -26,7 +26,7 @@ def main() -> None:
         except grpc.RpcError as exc:
             print(exc.code().name, exc.details())
             sys.exit(2)
-    for point in response.data:
+    for point in response.flight_data:
         print(json.dumps(MessageToDict(point, preserving_proto_field_name=True)))
 
 

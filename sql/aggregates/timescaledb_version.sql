@@ -1,0 +1,2 @@
+-- The installed TimescaleDB version: which refresh arguments the server accepts.
+SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'

@@ -1,0 +1,231 @@
+"""ListFlights is exact: a flight is listed only with a report inside the window (and the box),
+and first_seen, last_seen and points are those of its reports in the window, to the
+microsecond. Every answer is compared with a direct query of the raw points."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines.api.validation import to_timestamp as ts
+from pipelines.proto import flight_pb2 as pb
+from pipelines.warehouse.connection import connect
+from pipelines.warehouse.flight_reads import window_parts
+from tests.api import refresh, serving, stub_for
+
+DAY0 = datetime(2024, 2, 29, tzinfo=UTC)
+SPAN = timedelta(days=4)
+Box = tuple[float, float, float, float]  # min_latitude, min_longitude, max_latitude, max_longitude
+
+# The reports a listing must describe, straight from flight_data.
+RAW = """
+    SELECT flight_id, min("timestamp"), max("timestamp"), count(*)
+    FROM flight_data
+    WHERE "timestamp" >= %(start)s AND "timestamp" < %(end)s
+    GROUP BY flight_id
+    HAVING %(min_lat)s::float8 IS NULL OR bool_or(
+        latitude BETWEEN %(min_lat)s AND %(max_lat)s
+        AND CASE WHEN %(min_lon)s::float8 <= %(max_lon)s::float8
+                 THEN longitude BETWEEN %(min_lon)s AND %(max_lon)s
+                 ELSE longitude >= %(min_lon)s OR longitude <= %(max_lon)s END)
+"""
+
+
+def _wrap(longitude: np.ndarray) -> np.ndarray:
+    return (longitude + 180.0) % 360.0 - 180.0
+
+
+def tracks() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Flights as (microseconds since 1970, latitude, longitude): named shapes, then random
+    walks at irregular sub-second times, some across the antimeridian and midnight."""
+    base = int(DAY0.timestamp() * 1e6)
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    i = np.arange(400)
+    start = base + int(timedelta(days=1, hours=10, seconds=7).total_seconds() * 1e6) + 123_456
+    # An L: east along 45 N, then north along 8 E. Its boxes cover (45.7 N, 7.3 E); no report.
+    out["ell"] = (
+        start + i * 7_310_017,
+        np.where(i < 200, 45.0, 45.0 + (i - 200) / 200),
+        np.where(i < 200, 7.0 + i / 200, 8.0),
+    )
+    # Across midnight and, half an hour later, the antimeridian: 178.5 E to 179.5 W at 40 S.
+    start = base + int(timedelta(days=1, hours=23).total_seconds() * 1e6) + 5
+    out["across"] = (start + i * 18_000_011, np.full(400, -40.0), _wrap(178.5 + i / 200))
+    rng = np.random.default_rng(15)
+    for k in range(24):
+        n = int(rng.integers(50, 600))
+        steps = rng.integers(500_000, 240_000_000, n)
+        first = base + int(rng.integers(0, int(SPAN.total_seconds() * 1e6) - int(steps.sum())))
+        lon0 = float(rng.choice([7.0, 179.6, -179.6, 2.0]))
+        out[f"r{k:02d}"] = (
+            first + np.cumsum(steps),
+            np.clip(46.0 + np.cumsum(rng.normal(0, 0.02, n)), -89.0, 89.0),
+            _wrap(lon0 + np.cumsum(rng.normal(0, 0.02, n))),
+        )
+    return out
+
+
+def store(url: str) -> None:
+    with connect(url) as conn:
+        with conn.cursor().copy(
+            'COPY flight_data (flight_id, "timestamp", latitude, longitude) FROM STDIN'
+        ) as copy:
+            for flight, (micros, lat, lon) in tracks().items():
+                for t, la, lo in zip(micros.tolist(), lat.tolist(), lon.tolist(), strict=True):
+                    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=t)
+                    copy.write_row((flight, moment, la, lo))
+        conn.commit()
+    refresh(url, DAY0 - timedelta(days=1), DAY0 + SPAN + timedelta(days=1))
+
+
+def listed(stub: Any, start: datetime, end: datetime, box: Box | None) -> set[tuple]:
+    fields: dict[str, Any] = {"start_time": ts(start), "end_time": ts(end), "page_size": 1000}
+    if box is not None:
+        fields["bounding_box"] = pb.BoundingBox(
+            min_latitude=box[0], min_longitude=box[1], max_latitude=box[2], max_longitude=box[3]
+        )
+    flights = stub.ListFlights(pb.ListFlightsRequest(**fields)).flights
+    return {
+        (
+            f.flight_id,
+            f.first_seen.ToDatetime(tzinfo=UTC),
+            f.last_seen.ToDatetime(tzinfo=UTC),
+            f.points,
+        )
+        for f in flights
+    }
+
+
+def raw(url: str, start: datetime, end: datetime, box: Box | None) -> set[tuple]:
+    lat0, lon0, lat1, lon1 = box if box else (None, None, None, None)
+    with connect(url) as conn:
+        rows = conn.execute(
+            RAW,
+            {
+                "start": start,
+                "end": end,
+                "min_lat": lat0,
+                "max_lat": lat1,
+                "min_lon": lon0,
+                "max_lon": lon1,
+            },
+        ).fetchall()
+    return {tuple(r) for r in rows}
+
+
+micros = st.integers(0, int(SPAN.total_seconds() * 1e6) - 1)
+lengths = st.one_of(
+    st.integers(1, 60_000_000),  # under a minute
+    st.integers(60_000_000, 6 * 3_600_000_000),  # minutes to hours
+    st.integers(86_400_000_000, 3 * 86_400_000_000),  # whole days and their edges
+)
+latitudes = st.floats(-60, 60, allow_nan=False)
+longitudes = st.floats(-180, 180, allow_nan=False)
+boxes = st.one_of(
+    st.none(),
+    st.tuples(latitudes, longitudes, st.floats(0, 10), longitudes).map(
+        lambda b: (b[0], b[1], min(b[0] + b[2], 90.0), b[3])  # min_lon > max_lon: across
+    ),
+    st.tuples(st.floats(44.5, 46.5), st.floats(6.5, 8.5), st.floats(0.01, 0.6)).map(
+        lambda b: (b[0], b[1], b[0] + b[2], b[1] + b[2])  # small boxes about the L
+    ),
+)
+
+
+def test_listings_equal_the_raw_reports_in_window_and_box(db_url: str) -> None:
+    store(db_url)
+    with serving(db_url) as server, stub_for(server.port) as stub:
+
+        def check(start: datetime, end: datetime, box: Box | None) -> set[tuple]:
+            have = listed(stub, start, end, box)
+            assert have == raw(db_url, start, end, box), (start, end, box)
+            return have
+
+        # Named cases: a sub-minute window, an 8-second window without a report, a box the
+        # L's bounding boxes cover but none of its reports, and boxes about the antimeridian.
+        l_day = DAY0 + timedelta(days=1)
+        assert check(
+            l_day + timedelta(hours=10, seconds=30),
+            l_day + timedelta(hours=10, minutes=30, seconds=15),
+            None,
+        )
+        assert not check(l_day + timedelta(hours=3), l_day + timedelta(hours=3, seconds=8), None)
+        corner = (45.6, 7.2, 45.8, 7.4)
+        assert "ell" not in {f[0] for f in check(l_day, l_day + timedelta(days=1), corner)}
+        assert "ell" in {
+            f[0] for f in check(l_day, l_day + timedelta(days=1), (44.9, 7.5, 45.1, 7.6))
+        }
+        far = (-41.0, 100.0, -39.0, 101.0)
+        assert "across" not in {f[0] for f in check(l_day, l_day + timedelta(days=2), far)}
+        date_line = (-41.0, 179.9, -39.0, -179.9)
+        assert "across" in {f[0] for f in check(l_day, l_day + timedelta(days=2), date_line)}
+
+        @settings(
+            max_examples=150,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        @given(offset=micros, length=lengths, box=boxes)
+        def generated(offset: int, length: int, box: Box | None) -> None:
+            start = DAY0 + timedelta(microseconds=offset)
+            check(start, start + timedelta(microseconds=length), box)
+
+        generated()
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2024-03-01T13:00:30", "2024-03-01T13:30:15"),
+        ("2024-03-01T13:00:30", "2024-03-01T13:00:45"),
+        ("2024-03-01T13:00:00", "2024-03-01T13:01:00"),
+        ("2024-02-29T23:59:59.5", "2024-03-03T00:00:00.25"),
+        ("2024-03-01T00:00:00", "2024-03-02T00:00:00"),
+    ],
+)
+def test_a_window_is_cut_into_parts_that_cover_it_once(start: str, end: str) -> None:
+    lo, hi = (datetime.fromisoformat(v).replace(tzinfo=UTC) for v in (start, end))
+    parts = window_parts(lo, hi)
+    pieces = sorted(
+        (parts[a], parts[b])
+        for a, b in (
+            ("start", "raw_end"),
+            ("minutes_start", "minutes_end"),
+            ("days_start", "days_end"),
+            ("late_minutes_start", "late_minutes_end"),
+            ("late_raw_start", "end"),
+        )
+        if parts[a] < parts[b]
+    )
+    assert pieces[0][0] == lo and pieces[-1][1] == hi
+    assert all(a[1] == b[0] for a, b in pairwise(pieces))  # each instant in one part
+    for part, unit in (("days", 86_400), ("minutes", 60), ("late_minutes", 60)):
+        bounds = (parts[f"{part}_start"], parts[f"{part}_end"])
+        assert bounds[0] == bounds[1] or all(b.timestamp() % unit == 0 for b in bounds)
+
+
+def test_day_boxes_of_a_flight_across_the_antimeridian_cross_it(db_url: str) -> None:
+    store(db_url)
+    micros, _, lon = tracks()["across"]
+    days = (micros // 86_400_000_000).astype(np.int64)
+    with serving(db_url) as server, stub_for(server.port) as stub:
+        across = stub.GetFlightSummary(pb.GetFlightSummaryRequest(flight_id="across")).days
+        ell = stub.GetFlightSummary(pb.GetFlightSummaryRequest(flight_id="ell")).days
+    assert len(across) == 2
+    for day, summary in zip(np.unique(days), across, strict=True):
+        plain = lon[days == day]
+        east = np.where(plain < 0, plain + 360, plain)
+        box = summary.bounding_box
+        width = (box.max_longitude - box.min_longitude) % 360
+        assert width == pytest.approx(min(np.ptp(plain), np.ptp(east)))  # the narrower span
+        assert ((plain - box.min_longitude) % 360 <= width + 1e-9).all()  # holds every report
+        assert (box.min_latitude, box.max_latitude) == (-40.0, -40.0)
+    assert across[1].bounding_box.min_longitude > across[1].bounding_box.max_longitude
+    (only,) = ell
+    assert (only.bounding_box.min_longitude, only.bounding_box.max_longitude) == (7.0, 8.0)
