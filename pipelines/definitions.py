@@ -6,15 +6,23 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines import settings
-from pipelines.assets import aggregates, cleaner, ingest, landing_sensor
+from pipelines.assets import aggregates, cleaner, ingest, landing_sensor, runs
 from pipelines.assets.resources import FlightStore, LandingZone
 
 # Each domain module exposes a small `defs`; this is the only place that joins them.
-DOMAINS: list[dg.Definitions] = [ingest.defs, landing_sensor.defs, aggregates.defs, cleaner.defs]
+DOMAINS: list[dg.Definitions] = [
+    ingest.defs,
+    landing_sensor.defs,
+    aggregates.defs,
+    cleaner.defs,
+    runs.defs,
+]
 
 defs = dg.Definitions.merge(
     *DOMAINS,
     dg.Definitions(
+        # Every job runs its few short steps in one process that leaves a liveness record.
+        executor=runs.in_process_with_liveness,
         resources={
             "flight_store": FlightStore(database_url=dg.EnvVar("FLIGHTS_DATABASE_URL")),
             "landing": LandingZone(

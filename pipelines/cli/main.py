@@ -12,6 +12,7 @@ from pipelines import localdb, settings
 from pipelines.cli.api import get, serve
 from pipelines.cli.clean import clean_command
 from pipelines.cli.ingest import ingest
+from pipelines.cli.runs import runs_group
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import MigrationError, migrate
 
@@ -117,6 +118,7 @@ cli.add_command(ingest)
 cli.add_command(clean_command)
 cli.add_command(serve)
 cli.add_command(get)
+cli.add_command(runs_group)
 
 
 def main() -> None:
