@@ -10,64 +10,225 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
 from pipelines.ingest import ingest_partition
+from pipelines.settings import with_database
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.migrations import migrate
 from tests.conftest import DATA
 from tests.drops_factory import framed, message, synthetic_day, write_jsonl, write_pb
 from tests.test_foundation import flights
-from tests.test_ingest import FLIGHTS, snapshot, wait_for_copy
+from tests.test_ingest import FLIGHTS, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.apache
-def test_database_restarted_mid_run_the_retry_completes(
-    scratch_env: dict[str, str], tmp_path: Path
-) -> None:
+RESTART_DAY = date(2024, 3, 1)
+RESTART_POINTS = 20_000
+
+
+@contextlib.contextmanager
+def holding(url: str, statement: str | sql.Composable) -> Iterator[psycopg.Connection]:
+    """A transaction that holds the lock `statement` takes until the block ends (or the
+    server goes down under it): what a run must wait for, to be caught at a known step."""
+    conn = connect(url)
+    try:
+        conn.execute(statement)
+        yield conn
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.rollback()
+        conn.close()
+
+
+def wait_until(url: str, condition: str, proc: subprocess.Popen, what: str) -> None:
+    """Polls `condition` (SQL returning one boolean) until true; the process must not end
+    first. No sleep decides anything: the run waits on a lock the test holds."""
+    deadline = time.monotonic() + 240
+    with connect(url, autocommit=True) as watcher:
+        while time.monotonic() < deadline:
+            row = watcher.execute(condition).fetchone()
+            if row and row[0]:
+                return
+            assert proc.poll() is None, f"the run ended before {what}"
+            time.sleep(0.05)
+    pytest.fail(f"never saw {what}")
+
+
+def waiting_on_lock(query_pattern: str) -> str:
+    return (
+        "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() "
+        f"AND wait_event_type = 'Lock' AND query ILIKE '{query_pattern}'"
+    )
+
+
+def restart(env: dict[str, str]) -> None:
+    """A fast shutdown (sessions terminated, transactions rolled back) and a start."""
+    assert flights("db", "down", env=env).returncode == 0
+    assert flights("db", "up", env=env).returncode == 0
+
+
+def smart_restart_after_commit(env: dict[str, str], url: str, proc: subprocess.Popen) -> None:
+    """The restart that lands right after the ingest commits: a smart shutdown (SIGTERM to
+    the postmaster) refuses every new connection while sessions already open finish. The
+    ingest, caught in its COPY, commits; the steps after it then connect into the shutdown.
+    The watcher's own session keeps the server from finishing the shutdown until the ingest
+    has committed and left."""
+    data_dir = Path(env["FLIGHTS_LOCAL_DB_DIR"]) / "pgdata"
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    with connect(url, autocommit=True) as watcher:
+        with holding(url, "LOCK TABLE flight_data IN SHARE MODE"):
+            wait_until(url, waiting_on_lock("COPY%"), proc, "the COPY waiting")
+            os.kill(postmaster, signal.SIGTERM)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            row = watcher.execute(
+                "SELECT (SELECT count(*) FROM partition_loads), count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
+            ).fetchone()
+            if row == (1, 0):
+                break
+            assert proc.poll() is None, "the run ended during the shutdown"
+            time.sleep(0.05)
+        else:
+            pytest.fail("the ingest never committed")
+    deadline = time.monotonic() + 120
+    while flights("db", "status", env=env).returncode == 0:
+        assert time.monotonic() < deadline, "the server never finished its shutdown"
+        time.sleep(0.1)
+    assert flights("db", "up", env=env).returncode == 0
+
+
+def _restart_during(step: str, env: dict[str, str], url: str, proc: subprocess.Popen) -> None:
+    if step == "copy":
+        with holding(url, "LOCK TABLE flight_data IN SHARE MODE"):
+            wait_until(url, waiting_on_lock("COPY%"), proc, "the COPY waiting")
+            restart(env)
+    elif step == "after_ingest":
+        smart_restart_after_commit(env, url, proc)
+    else:  # refresh: the ingest commits, the refresh then waits inside its transaction
+        with holding(url, "LOCK TABLE flight_minutes IN ACCESS EXCLUSIVE MODE"):
+            wait_until(url, waiting_on_lock("%flight_minutes%"), proc, "the refresh waiting")
+            restart(env)
+
+
+def _scratch_database(env: dict[str, str]) -> Iterator[str]:
+    server = flights("db", "url", env=env).stdout.strip()
+    name = f"drill_{uuid.uuid4().hex[:12]}"
+    with connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(server, name)
+    with connect(url) as conn:
+        migrate(conn)
+    yield url
+    with connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def restart_db(scratch_env: dict[str, str]) -> Iterator[str]:
+    """A migrated database of its own on the drill's server (which the drill restarts)."""
     assert flights("db", "up", env=scratch_env).returncode == 0
-    assert flights("migrate", env=scratch_env).returncode == 0
-    url = flights("db", "url", env=scratch_env).stdout.strip()
+    yield from _scratch_database(scratch_env)
+
+
+@pytest.mark.apache
+@pytest.mark.parametrize("step", ["copy", "after_ingest", "refresh"])
+def test_database_restarted_at_each_step_of_an_ingest_the_run_completes_exactly(
+    step: str, scratch_env: dict[str, str], restart_db: str, tmp_path: Path
+) -> None:
     landing = tmp_path / "landing"
-    write_pb(landing / "2024-03-01" / "day.pb", synthetic_day(300_000))
+    write_pb(landing / RESTART_DAY.isoformat() / "day.pb", synthetic_day(RESTART_POINTS))
     home = tmp_path / "home"
     home.mkdir()
-    env = {**scratch_env, "FLIGHTS_DATABASE_URL": url, "DAGSTER_HOME": str(home)}
+    env = {**scratch_env, "FLIGHTS_DATABASE_URL": restart_db, "DAGSTER_HOME": str(home)}
     proc = subprocess.Popen(
-        [FLIGHTS, "ingest", "--from", "2024-03-01", "--landing", str(landing)],
+        [FLIGHTS, "ingest", "--from", RESTART_DAY.isoformat(), "--landing", str(landing)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for_copy(url, proc)
-    restart = subprocess.run([FLIGHTS, "db", "down"], env=scratch_env, capture_output=True)
-    assert restart.returncode == 0
-    assert flights("db", "up", env=scratch_env).returncode == 0
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-2000:]
-    with connect(url) as conn:
+    try:
+        _restart_during(step, scratch_env, restart_db, proc)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, (out + err)[-3000:]
+    with connect(restart_db) as conn:
         stored = conn.execute(
             "SELECT count(*), count(DISTINCT (flight_id, timestamp)) FROM flight_data"
         ).fetchone()
         ledger = conn.execute("SELECT rows_read, rows_stored FROM partition_loads").fetchall()
-    assert stored == (300_000, 300_000)
-    assert ledger == [(300_000, 300_000)]
+        minutes = conn.execute("SELECT sum(points)::int FROM flight_minutes").fetchone()
+    assert stored == (RESTART_POINTS, RESTART_POINTS)
+    assert ledger == [(RESTART_POINTS, RESTART_POINTS)]
+    assert minutes == (RESTART_POINTS,)
+
+
+@pytest.mark.apache
+def test_database_restarted_during_the_cleaner_it_completes_exactly(
+    scratch_env: dict[str, str], restart_db: str, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    write_pb(
+        landing / OLD_DAY.isoformat() / "d.pb",
+        synthetic_day(RESTART_POINTS, OLD_DAY.isoformat()),
+    )
+    ingest_partition(restart_db, OLD_DAY, landing)
+    with connect(restart_db) as conn:
+        chunks = conn.execute("SELECT show_chunks('flight_data')::text").fetchall()
+    assert len(chunks) == 1
+    schema, name = chunks[0][0].split(".")
+    env = {**scratch_env, "FLIGHTS_DATABASE_URL": restart_db, "FLIGHTS_LANDING_ROOT": str(landing)}
+    proc = subprocess.Popen(
+        [FLIGHTS, "clean", "--date", CLEAN_DAY.isoformat()],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lock = sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(sql.Identifier(schema, name))
+        with holding(restart_db, lock):
+            wait_until(restart_db, waiting_on_lock("%drop_chunks%"), proc, "the cleaner waiting")
+            restart(scratch_env)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, (out + err)[-3000:]
+    assert "retrying in" in err
+    with connect(restart_db) as conn:
+        raw = conn.execute("SELECT count(*) FROM flight_data").fetchone()
+        minutes = conn.execute("SELECT sum(points)::int FROM flight_minutes").fetchone()
+    assert raw == (0,)
+    assert minutes == (RESTART_POINTS,)
 
 
 @pytest.fixture(scope="module")
-def scratch_env(tmp_path_factory: pytest.TempPathFactory):
+def scratch_env() -> Iterator[dict[str, str]]:
+    """A server of the drills' own, which they stop and start. Its folder is outside
+    pytest's temporary tree: pytest may close that tree's permissions (mode 0700) while the
+    server, running as another user, still needs to reach its data."""
     from tests.test_foundation import _free_port
 
-    base = tmp_path_factory.mktemp("drill-db")
+    base = Path(tempfile.mkdtemp(prefix="flights-drill-"))
     env = {
         **os.environ,
         "FLIGHTS_LOCAL_DB_DIR": str(base / "db"),
@@ -76,6 +237,7 @@ def scratch_env(tmp_path_factory: pytest.TempPathFactory):
     env.pop("FLIGHTS_DATABASE_URL", None)
     yield env
     flights("db", "down", env=env)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.apache

@@ -16,7 +16,7 @@ import dagster as dg
 from pipelines.warehouse.connection import DATABASE_BACKOFF, is_transient
 
 DATABASE_RETRY = dg.RetryPolicy(
-    max_retries=DATABASE_BACKOFF.attempts - 1,
+    max_retries=DATABASE_BACKOFF.retries,
     delay=DATABASE_BACKOFF.first_delay,
     backoff=dg.Backoff.EXPONENTIAL,
     jitter=dg.Jitter.PLUS_MINUS,

@@ -6,10 +6,9 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import dagster as dg
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -18,6 +17,9 @@ from pipelines import settings
 from pipelines.cli.runs import execute_run
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import migrate
+
+if TYPE_CHECKING:  # Dagster loads in a few seconds: only the commands that run jobs import it
+    import dagster as dg
 
 SUMMARY_FIELDS = ("files", "rows_read", "rows_stored", "rows_quarantined", "duplicates", "seconds")
 
@@ -76,6 +78,8 @@ def _step_error(result: dg.ExecuteInProcessResult) -> str:
 
 
 def day_outcome(day: date, result: dg.ExecuteInProcessResult) -> DayOutcome:
+    import dagster as dg
+
     metadata: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
         if event.asset_key == dg.AssetKey("flight_data"):
@@ -101,6 +105,8 @@ def day_outcome(day: date, result: dg.ExecuteInProcessResult) -> DayOutcome:
 
 def run_ingest(days: list[date], console: Console) -> list[DayOutcome]:
     """Materialize the ingest job for each day on the configured Dagster instance."""
+    import dagster as dg
+
     from pipelines.definitions import defs
 
     job = defs.resolve_job_def("ingest_job")

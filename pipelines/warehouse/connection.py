@@ -60,23 +60,21 @@ def is_transient(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with jitter: attempt n waits about first_delay * 2**(n-1), scaled
-    by a random factor in [1 - jitter, 1 + jitter], never more than max_delay. Six attempts
-    span about a minute: long enough for a database restart, short enough to fail a run
-    whose server is really gone."""
+    """Exponential backoff with jitter, computed as Dagster's RetryPolicy computes
+    `Backoff.EXPONENTIAL` with `Jitter.PLUS_MINUS`: retry n waits first_delay * (2**n - 1),
+    plus or minus up to first_delay. Six retries from one second wait about two minutes in
+    all: long enough for a database restart, short enough to fail when it is really gone."""
 
-    attempts: int = 7
+    retries: int = 6
     first_delay: float = 1.0
-    max_delay: float = 30.0
-    jitter: float = 0.5
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number `retry` (1 for the first retry)."""
-        base = min(self.max_delay, self.first_delay * 2.0 ** (retry - 1))
-        return base * random.uniform(1 - self.jitter, 1 + self.jitter)  # noqa: S311 - jitter
+        jitter = random.uniform(-self.first_delay, self.first_delay)  # noqa: S311 - not crypto
+        return max(0.0, self.first_delay * (2.0**retry - 1) + jitter)
 
     def delays(self) -> Iterator[float]:
-        return (self.delay(retry) for retry in range(1, self.attempts))
+        return (self.delay(retry) for retry in range(1, self.retries + 1))
 
 
 DATABASE_BACKOFF = Backoff()
