@@ -28,6 +28,7 @@ from pipelines.ingest import ingest_partition
 from pipelines.settings import with_database
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import migrate
+from pipelines.warehouse.partition_load import _LOCK_NAMESPACE as _DAY_LOCK_NAMESPACE
 from tests.conftest import DATA
 from tests.drops_factory import framed, message, synthetic_day, write_jsonl, write_pb
 from tests.test_foundation import flights
@@ -517,3 +518,115 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
             (REAL_DAYS,),
         ).fetchall()
     assert real == [(610, 305, 305), (1742, 871, 871)]  # every real point stored once
+
+
+KILL_DAYS = [date(2024, 4, 1) + timedelta(days=i) for i in range(4)]
+KILL_POINTS = 5_000
+DAY_LOCK = sql.SQL("SELECT pg_advisory_lock({}, {})")
+
+
+def _runs_list(env: dict[str, str]) -> str:
+    listed = subprocess.run(
+        [FLIGHTS, "runs", "list"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout
+
+
+@pytest.mark.apache
+def test_ingest_runs_killed_at_any_moment_never_wedge_later_runs(
+    apache_url: str,
+    apache_db_factory,
+    dagster_storage_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    landing = tmp_path / "landing"
+    for day in KILL_DAYS:
+        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(KILL_POINTS, day.isoformat()))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
+    home = _dagster_home(tmp_path / "home")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url}
+    before_write, during_copy, during_refresh, fresh = KILL_DAYS
+
+    def start(day: date) -> subprocess.Popen:
+        return subprocess.Popen(
+            [FLIGHTS, "ingest", "--from", day.isoformat(), "--landing", str(landing)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def kill(proc: subprocess.Popen) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+
+    # Two runs caught at once, each holding one of the pool's two slots: one before its
+    # write (waiting for its day's lock), one in its COPY.
+    day_lock = DAY_LOCK.format(_DAY_LOCK_NAMESPACE, before_write.toordinal())
+    with holding(apache_url, day_lock), holding(apache_url, "LOCK TABLE flight_data IN SHARE MODE"):
+        first = start(before_write)
+        wait_until(apache_url, waiting_on_lock("%advisory%"), first, "the run before its write")
+        second = start(during_copy)
+        wait_until(apache_url, waiting_on_lock("COPY%"), second, "the run in its COPY")
+        kill(first)
+        kill(second)
+    listed = _runs_list(env)
+    assert "2 of 2 slots taken" in listed and listed.count("STUCK") == 2, listed
+    # A third, killed during the refresh after its ingest committed.
+    with holding(apache_url, "LOCK TABLE flight_minutes IN ACCESS EXCLUSIVE MODE"):
+        third = start(during_refresh)
+        wait_until(apache_url, waiting_on_lock("%flight_minutes%"), third, "the refresh")
+        kill(third)
+    assert "STUCK" in _runs_list(env)
+
+    later = subprocess.run(
+        [FLIGHTS, "ingest", "--from", fresh.isoformat(), "--landing", str(landing)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert later.returncode == 0, later.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        statuses = sorted(r.status.value for r in instance.get_runs())
+        assert statuses == ["FAILURE", "FAILURE", "FAILURE", "SUCCESS"], statuses
+        pool = instance.event_log_storage.get_concurrency_info("flight_store_writes")
+        assert pool.claimed_slots == []
+    assert "STUCK" not in _runs_list(env)
+
+    rerun = subprocess.run(
+        [
+            FLIGHTS,
+            "ingest",
+            "--from",
+            before_write.isoformat(),
+            "--to",
+            during_refresh.isoformat(),
+            "--landing",
+            str(landing),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    reference = apache_db_factory()
+    for day in KILL_DAYS:
+        ingest_partition(reference, day, landing)
+    strip = lambda rows: [r[1:] for r in rows]  # noqa: E731 - row versions differ, values not
+    ours, theirs = snapshot(apache_url), snapshot(reference)
+    assert strip(ours["data"]) == strip(theirs["data"])
+    with connect(apache_url) as conn:
+        ledger = conn.execute(
+            "SELECT partition_day, rows_read, rows_stored FROM partition_loads ORDER BY 1"
+        ).fetchall()
+        minutes = conn.execute(
+            "SELECT time_bucket('1 day', bucket)::date, sum(points)::int FROM flight_minutes "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert ledger == [(day, KILL_POINTS, KILL_POINTS) for day in KILL_DAYS]
+    assert minutes == [(day, KILL_POINTS) for day in KILL_DAYS]
