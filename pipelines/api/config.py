@@ -70,6 +70,11 @@ class ApiConfig:
     max_message_bytes: int = 16 * 1024 * 1024
     max_concurrent_rpcs: int = 256
     prepare: bool = True
+    # Streams: a client that stops reading holds a worker at most this long; streams take
+    # at most max_streams workers (other calls always find one) and streams_per_client.
+    stream_send_timeout: float = 10.0
+    max_streams: int = 4
+    streams_per_client: int = 2
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -99,4 +104,7 @@ class ApiConfig:
             ),
             max_concurrent_rpcs=_int("FLIGHTS_API_MAX_CONCURRENT_RPCS", 256, 1, 100_000),
             prepare=bool(_int("FLIGHTS_API_PREPARE", 1, 0, 1)),
+            stream_send_timeout=float(_int("FLIGHTS_API_STREAM_SEND_TIMEOUT", 10, 1, 3600)),
+            max_streams=_int("FLIGHTS_API_MAX_STREAMS", max(1, workers // 2), 1, workers),
+            streams_per_client=_int("FLIGHTS_API_STREAMS_PER_CLIENT", 2, 1, 1024),
         )
