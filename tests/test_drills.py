@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from pipelines.assets.runs import WORKER_TAG
 from pipelines.ingest import ingest_partition
 from pipelines.settings import with_database
 from pipelines.warehouse.connection import connect
@@ -55,7 +56,7 @@ def holding(url: str, statement: str | sql.Composable) -> Iterator[psycopg.Conne
         conn.close()
 
 
-def wait_until(url: str, condition: str, proc: subprocess.Popen, what: str) -> None:
+def wait_until(url: str, condition: str, proc: subprocess.Popen | None, what: str) -> None:
     """Polls `condition` (SQL returning one boolean) until true; the process must not end
     first. No sleep decides anything: the run waits on a lock the test holds."""
     deadline = time.monotonic() + 240
@@ -64,7 +65,7 @@ def wait_until(url: str, condition: str, proc: subprocess.Popen, what: str) -> N
             row = watcher.execute(condition).fetchone()
             if row and row[0]:
                 return
-            assert proc.poll() is None, f"the run ended before {what}"
+            assert proc is None or proc.poll() is None, f"the run ended before {what}"
             time.sleep(0.05)
     pytest.fail(f"never saw {what}")
 
@@ -431,20 +432,7 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
 
     ingest_partition(apache_url, OLD_DAY, landing)
     env["FLIGHTS_DATABASE_URL"] = apache_url
-    daemon = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("dagster-daemon")),
-            "run",
-            "-w",
-            str(ROOT / "workspace.yaml"),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with _daemon(env):
         selections = (
             ["--from", DRILL_DAYS[0].isoformat(), "--to", DRILL_DAYS[1].isoformat()],
             ["--from", DRILL_DAYS[1].isoformat(), "--to", DRILL_DAYS[2].isoformat()],
@@ -501,11 +489,6 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
         assert all(status == "SUCCESS" for _, _, status, _ in summary), summary
         ingest_runs = [row for row in summary if row[0] == "ingest_job" and row[3]]
         assert len(ingest_runs) == 6, summary
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(timeout=60)
-        with contextlib.suppress(ProcessLookupError):  # a code server the daemon left behind
-            os.killpg(daemon.pid, signal.SIGKILL)
     ours, theirs = snapshot(apache_url), snapshot(sequential)
     strip = lambda rows: [r[1:] for r in rows]  # noqa: E731 - row versions differ, values not
     assert strip(ours["data"]) == strip(theirs["data"])
@@ -614,13 +597,17 @@ def test_ingest_runs_killed_at_any_moment_never_wedge_later_runs(
         timeout=900,
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    reference = apache_db_factory()
-    for day in KILL_DAYS:
+    _assert_days_exact(apache_url, apache_db_factory(), landing, KILL_DAYS)
+
+
+def _assert_days_exact(url: str, reference: str, landing: Path, days: list[date]) -> None:
+    """Every day stored once and whole, as one run of each day without faults stores it."""
+    for day in days:
         ingest_partition(reference, day, landing)
     strip = lambda rows: [r[1:] for r in rows]  # noqa: E731 - row versions differ, values not
-    ours, theirs = snapshot(apache_url), snapshot(reference)
+    ours, theirs = snapshot(url), snapshot(reference)
     assert strip(ours["data"]) == strip(theirs["data"])
-    with connect(apache_url) as conn:
+    with connect(url) as conn:
         ledger = conn.execute(
             "SELECT partition_day, rows_read, rows_stored FROM partition_loads ORDER BY 1"
         ).fetchall()
@@ -628,5 +615,143 @@ def test_ingest_runs_killed_at_any_moment_never_wedge_later_runs(
             "SELECT time_bucket('1 day', bucket)::date, sum(points)::int FROM flight_minutes "
             "GROUP BY 1 ORDER BY 1"
         ).fetchall()
-    assert ledger == [(day, KILL_POINTS, KILL_POINTS) for day in KILL_DAYS]
-    assert minutes == [(day, KILL_POINTS) for day in KILL_DAYS]
+    assert ledger == [(day, KILL_POINTS, KILL_POINTS) for day in days]
+    assert minutes == [(day, KILL_POINTS) for day in days]
+
+
+@contextlib.contextmanager
+def _daemon(env: dict[str, str]) -> Iterator[None]:
+    """`dagster-daemon run` on the workspace: queued runs, sensors, backfills, as in the UI."""
+    daemon = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("dagster-daemon")),
+            "run",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):  # a code server the daemon left behind
+            os.killpg(daemon.pid, signal.SIGKILL)
+
+
+def _backfill(env: dict[str, str], days: list[date]) -> None:
+    """A backfill as the UI launches one: the daemon queues and runs one run per day."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "backfill",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-j",
+            "ingest_job",
+            "--partitions",
+            ",".join(d.isoformat() for d in days),
+            "--noprompt",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def _ingest_runs(instance: dg.DagsterInstance) -> dict[str, list[str]]:
+    """Status -> partitions of the backfilled ingest runs."""
+    found: dict[str, list[str]] = {}
+    for run in instance.get_runs():
+        if run.job_name == "ingest_job" and run.tags.get("dagster/backfill"):
+            found.setdefault(run.status.value, []).append(run.tags["dagster/partition"])
+    return {status: sorted(days) for status, days in found.items()}
+
+
+def _run_report(instance: dg.DagsterInstance) -> list[tuple[str, str, str]]:
+    """Each run's job, status and last event, for a drill's failure message."""
+    report = []
+    for run in instance.get_runs():
+        events = instance.all_logs(run.run_id)
+        last = events[-1].message if events else ""
+        report.append((run.job_name, run.status.value, last[-300:]))
+    return report
+
+
+def _wait_for_runs(
+    instance: dg.DagsterInstance, expected: dict[str, list[str]], within: float = 600
+) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if _ingest_runs(instance) == expected:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"runs {_run_report(instance)}, expected {expected}")
+
+
+@pytest.mark.apache
+@pytest.mark.timeout(1200)  # a daemon, its code server and five run processes start here
+def test_backfill_runs_killed_under_the_daemon_never_wedge_later_runs(
+    apache_url: str,
+    apache_db_factory,
+    dagster_storage_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    landing = tmp_path / "landing"
+    for day in KILL_DAYS:
+        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(KILL_POINTS, day.isoformat()))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
+    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url, "FLIGHTS_LANDING_ROOT": str(landing)}
+    before_write, during_copy, _, fresh = KILL_DAYS
+    day_lock = DAY_LOCK.format(_DAY_LOCK_NAMESPACE, before_write.toordinal())
+    both_caught = (
+        "SELECT count(*) = 2 FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND (wait_event = 'advisory' OR query ILIKE 'COPY%')"
+    )
+    with _daemon(env), dg.DagsterInstance.get() as instance:
+        # Two run workers caught holding both slots of the pool, one before its write and
+        # one in its COPY, are killed like an OOM kill would.
+        with (
+            holding(apache_url, day_lock),
+            holding(apache_url, "LOCK TABLE flight_data IN SHARE MODE"),
+        ):
+            _backfill(env, [before_write, during_copy])
+            try:
+                wait_until(apache_url, both_caught, None, "both runs caught")
+            except pytest.fail.Exception:
+                pytest.fail(f"runs never caught: {_run_report(instance)}")
+            started = instance.get_runs(
+                filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+            )
+            workers = [
+                int(r.tags[WORKER_TAG].split(":")[1]) for r in started if WORKER_TAG in r.tags
+            ]
+            assert len(workers) == 2, started
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+        # A later backfill of another day and of the killed ones completes by itself.
+        _backfill(env, [before_write, during_copy, fresh])
+        _wait_for_runs(
+            instance,
+            {
+                "FAILURE": [before_write.isoformat(), during_copy.isoformat()],
+                "SUCCESS": [before_write.isoformat(), during_copy.isoformat(), fresh.isoformat()],
+            },
+        )
+        pool = instance.event_log_storage.get_concurrency_info("flight_store_writes")
+        assert pool.claimed_slots == []
+    days = [before_write, during_copy, fresh]
+    _assert_days_exact(apache_url, apache_db_factory(), landing, days)
