@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -683,9 +684,9 @@ def _run_report(instance: dg.DagsterInstance) -> list[tuple[str, str, str]]:
     """Each run's job, status and last event, for a drill's failure message."""
     report = []
     for run in instance.get_runs():
-        events = instance.all_logs(run.run_id)
-        last = events[-1].message if events else ""
-        report.append((run.job_name, run.status.value, last[-300:]))
+        events = [e.message for e in instance.all_logs(run.run_id)]
+        failures = [m for m in events if "fail" in m.lower() or "error" in m.lower()]
+        report.append((run.job_name, run.status.value, " | ".join(failures + events[-3:])[-3000:]))
     return report
 
 
@@ -755,3 +756,66 @@ def test_backfill_runs_killed_under_the_daemon_never_wedge_later_runs(
         assert pool.claimed_slots == []
     days = [before_write, during_copy, fresh]
     _assert_days_exact(apache_url, apache_db_factory(), landing, days)
+
+
+def _read_until(proc: subprocess.Popen, text: str, within: float = 300) -> str:
+    """The process's output up to the first line containing `text` (it must not end first)."""
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            assert line, f"the process ended before saying {text!r}: {seen[-2000:]}"
+            seen += line
+            if text in line:
+                return seen
+    pytest.fail(f"never said {text!r}: {seen[-2000:]}")
+
+
+@pytest.mark.apache
+def test_a_run_waiting_for_a_slot_says_for_whom_and_stops_at_once_and_clear_frees_slots(
+    apache_url: str, dagster_storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    for day in KILL_DAYS:
+        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(500, day.isoformat()))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
+    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url, "COLUMNS": "200"}
+
+    def start(day: date) -> subprocess.Popen:
+        return subprocess.Popen(
+            [FLIGHTS, "ingest", "--from", day.isoformat(), "--landing", str(landing)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    first_day, second_day, waiting_day, _ = KILL_DAYS
+    day_lock = DAY_LOCK.format(_DAY_LOCK_NAMESPACE, first_day.toordinal())
+    with holding(apache_url, day_lock), holding(apache_url, "LOCK TABLE flight_data IN SHARE MODE"):
+        first, second = start(first_day), start(second_day)
+        wait_until(apache_url, waiting_on_lock("%advisory%"), first, "the first run writing")
+        wait_until(apache_url, waiting_on_lock("COPY%"), second, "the second run writing")
+        for stop, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+            waiting = start(waiting_day)
+            said = _read_until(waiting, "waiting for a slot in pool flight_store_writes")
+            assert said.count("held by") == 1 and said.count(" alive)") == 2, said
+            waiting.send_signal(stop)
+            assert waiting.wait(timeout=60) == status
+            assert f"stopped by {stop.name}" in waiting.stdout.read()
+        for proc in (first, second):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    listed = _runs_list(env)
+    assert listed.count("STUCK") == 2, listed
+    cleared = subprocess.run(
+        [FLIGHTS, "runs", "clear"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert cleared.returncode == 0 and cleared.stdout.count("released run") == 2, cleared
+    listed = _runs_list(env)
+    assert "0 of 2 slots taken" in listed and "STUCK" not in listed, listed

@@ -131,7 +131,7 @@ def run_ingest(days: list[date], console: Console) -> list[DayOutcome]:
                 instance,
                 partition_key=day.isoformat(),
                 run_config=QUIET,
-                say=lambda line: console.print(line, markup=False, highlight=False),
+                say=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),
             )
             outcomes.append(day_outcome(day, result))
             progress.advance(task)
