@@ -622,7 +622,10 @@ def _assert_days_exact(url: str, reference: str, landing: Path, days: list[date]
 
 @contextlib.contextmanager
 def _daemon(env: dict[str, str]) -> Iterator[None]:
-    """`dagster-daemon run` on the workspace: queued runs, sensors, backfills, as in the UI."""
+    """`dagster-daemon run` on the workspace: queued runs, sensors, backfills, as in the UI.
+    Starting a run process can outlast Dagster's default 60 s call timeout on a loaded test
+    machine, which fails the run at launch: the drills allow it five minutes."""
+    env = {**env, "DAGSTER_GRPC_TIMEOUT_SECONDS": "300"}
     daemon = subprocess.Popen(
         [
             str(Path(sys.executable).with_name("dagster-daemon")),
