@@ -9,8 +9,10 @@ One run, one database, side by side (the machine is shared, so the ratios are wh
 Each is timed on flights of 1,000 and of 10,000 points, with 1 and with 32 concurrent clients
 (each client its own connection or channel): p50 / p99 latency, requests per second, errors.
 The three take turns in half-second slices, so a load that comes and goes hits each alike.
-The benchmark's database is dropped at the end.
-Usage: python bench/api.py [--flights 200] [--long-flights 20] [--seconds 4]
+Then, on its own: N streams whose clients never read beside M normal clients, whose p50 is
+compared with and without them. The benchmark's database is dropped at the end.
+Usage: python bench/api.py [--flights 200] [--long-flights 20] [--seconds 4] [--stalled 8]
+       [--stall-clients 8]
 """
 
 from __future__ import annotations
@@ -202,6 +204,8 @@ def main() -> None:
     parser.add_argument("--flights", type=int, default=200, help="flights of 1,000 points")
     parser.add_argument("--long-flights", type=int, default=20, help="flights of 10,000 points")
     parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
+    parser.add_argument("--stalled", type=int, default=8, help="never-read streams")
+    parser.add_argument("--stall-clients", type=int, default=8, help="clients beside them")
     args = parser.parse_args()
 
     with dropped_at_exit("bench_api"):
@@ -248,6 +252,8 @@ def run(args: argparse.Namespace) -> None:
                 for cell in measure(implementations, ids, clients, args.seconds)
             ]
             report(size, count, cells)
+    ids = [flight_id(SIZES[0], i) for i in range(args.flights)]
+    stalled_streams_section(url, ids, args.stalled, args.stall_clients, args.seconds)
 
 
 def report(size: int, count: int, cells: list[Cell]) -> None:
@@ -261,6 +267,58 @@ def report(size: int, count: int, cells: list[Cell]) -> None:
     print(
         f"API p50 / bare SQL p50, 1 client: {latency:.2f}x (target <= 1.3x); "
         f"API / seed req/s, 32 clients: {throughput:.1f}x (target >= 3x)"
+    )
+
+
+STALL_FLIGHT = "stall-long"
+STALL_POINTS = 400_000  # about 40 MB: far more than a stream's flow-control window
+
+
+def stalled_streams_section(
+    url: str, ids: list[str], stalled: int, clients: int, seconds: float
+) -> None:
+    """N clients open StreamFlightData on a long flight and never read it, beside M clients
+    calling GetFlightData; their p50 with and without the stalls. The server gets one stream
+    allowance per stalled client (as if each came from its own address), so the stalls
+    reach the server-wide stream cap, the worst case for the other calls."""
+    add_flight(url, STALL_FLIGHT, START, STALL_POINTS)
+    env = {
+        **os.environ,
+        "FLIGHTS_DATABASE_URL": url,
+        "FLIGHTS_API_PORT": "0",
+        "FLIGHTS_API_STREAMS_PER_CLIENT": str(stalled),
+    }
+    with process([FLIGHTS, "serve"], env, "serving") as line:
+        port = int(line.split("127.0.0.1:")[1].split()[0])
+        normal = grpc_call(port)
+        calls = [normal() for _ in range(clients)]
+        quiet, quiet_errors, _ = run_slice(calls, ids, seconds)
+        channels = [grpc.insecure_channel(f"127.0.0.1:{port}") for _ in range(stalled)]
+        streams = [
+            flight_pb2_grpc.FlightDataServiceStub(channel).StreamFlightData(
+                flight_pb2.StreamFlightDataRequest(flight_id=STALL_FLIGHT, page_size=20_000),
+                timeout=120,
+            )
+            for channel in channels
+        ]
+        try:
+            busy, busy_errors, _ = run_slice(calls, ids, seconds)
+        finally:
+            refused = sum(
+                1
+                for stream in streams
+                if stream.done() and stream.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            )
+            for channel in channels:
+                channel.close()
+    p50 = (float(np.percentile(quiet, 50)) * 1000, float(np.percentile(busy, 50)) * 1000)
+    print(f"\nStalled streams: {stalled} never-read streams beside {clients} GetFlightData clients")
+    print(f"{'':<28}{'p50 ms':>9}{'calls':>8}{'errors':>8}")
+    print(f"{'without stalled streams':<28}{p50[0]:>9.1f}{len(quiet):>8}{quiet_errors:>8}")
+    print(f"{'with stalled streams':<28}{p50[1]:>9.1f}{len(busy):>8}{busy_errors:>8}")
+    print(
+        f"p50 with / without: {p50[1] / p50[0]:.2f}x; {stalled - refused} stalled streams "
+        f"admitted (server cap), {refused} refused"
     )
 
 

@@ -112,6 +112,15 @@ class Settings(BaseSettings):
         256, description="calls admitted at once"
     )
     api_prepare: bool = Field(True, description="server-side prepared statements")
+    api_stream_send_timeout: Annotated[int, Ge(1), Le(3600)] = Field(
+        10, description="seconds a stream waits for its client to take a message"
+    )
+    api_max_streams: Annotated[int, Ge(1), Le(1024)] | None = Field(
+        None, description="streams served at once; unset: half the workers"
+    )
+    api_streams_per_client: Annotated[int, Ge(1), Le(1024)] = Field(
+        2, description="streams one client address may hold at once"
+    )
 
     @classmethod
     def settings_customise_sources(

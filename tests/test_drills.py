@@ -6,68 +6,232 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
+from pipelines.assets.runs import WORKER_TAG
 from pipelines.ingest import ingest_partition
+from pipelines.settings import with_database
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.migrations import migrate
+from pipelines.warehouse.partition_load import _LOCK_NAMESPACE as _DAY_LOCK_NAMESPACE
 from tests.conftest import DATA
 from tests.drops_factory import framed, message, synthetic_day, write_jsonl, write_pb
 from tests.test_foundation import flights
-from tests.test_ingest import FLIGHTS, snapshot, wait_for_copy
+from tests.test_ingest import FLIGHTS, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.apache
-def test_database_restarted_mid_run_the_retry_completes(
-    scratch_env: dict[str, str], tmp_path: Path
-) -> None:
+RESTART_DAY = date(2024, 3, 1)
+RESTART_POINTS = 20_000
+
+
+@contextlib.contextmanager
+def holding(url: str, statement: str | sql.Composable) -> Iterator[psycopg.Connection]:
+    """A transaction that holds the lock `statement` takes until the block ends (or the
+    server goes down under it): what a run must wait for, to be caught at a known step."""
+    conn = connect(url)
+    try:
+        conn.execute(statement)
+        yield conn
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.rollback()
+        conn.close()
+
+
+def wait_until(url: str, condition: str, proc: subprocess.Popen | None, what: str) -> None:
+    """Polls `condition` (SQL returning one boolean) until true; the process must not end
+    first. No sleep decides anything: the run waits on a lock the test holds."""
+    deadline = time.monotonic() + 240
+    with connect(url, autocommit=True) as watcher:
+        while time.monotonic() < deadline:
+            row = watcher.execute(condition).fetchone()
+            if row and row[0]:
+                return
+            assert proc is None or proc.poll() is None, f"the run ended before {what}"
+            time.sleep(0.05)
+    pytest.fail(f"never saw {what}")
+
+
+def waiting_on_lock(query_pattern: str) -> str:
+    return (
+        "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() "
+        f"AND wait_event_type = 'Lock' AND query ILIKE '{query_pattern}'"
+    )
+
+
+def restart(env: dict[str, str]) -> None:
+    """A fast shutdown (sessions terminated, transactions rolled back) and a start."""
+    assert flights("db", "down", env=env).returncode == 0
+    assert flights("db", "up", env=env).returncode == 0
+
+
+def smart_restart_after_commit(env: dict[str, str], url: str, proc: subprocess.Popen) -> None:
+    """The restart that lands right after the ingest commits: a smart shutdown (SIGTERM to
+    the postmaster) refuses every new connection while sessions already open finish. The
+    ingest, caught in its COPY, commits; the steps after it then connect into the shutdown.
+    The watcher's own session keeps the server from finishing the shutdown until the ingest
+    has committed and left."""
+    data_dir = Path(env["FLIGHTS_LOCAL_DB_DIR"]) / "pgdata"
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    with connect(url, autocommit=True) as watcher:
+        with holding(url, "LOCK TABLE flight_data IN SHARE MODE"):
+            wait_until(url, waiting_on_lock("COPY%"), proc, "the COPY waiting")
+            os.kill(postmaster, signal.SIGTERM)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            row = watcher.execute(
+                "SELECT (SELECT count(*) FROM partition_loads), count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
+            ).fetchone()
+            if row == (1, 0):
+                break
+            assert proc.poll() is None, "the run ended during the shutdown"
+            time.sleep(0.05)
+        else:
+            pytest.fail("the ingest never committed")
+    deadline = time.monotonic() + 120
+    while flights("db", "status", env=env).returncode == 0:
+        assert time.monotonic() < deadline, "the server never finished its shutdown"
+        time.sleep(0.1)
+    assert flights("db", "up", env=env).returncode == 0
+
+
+def _restart_during(step: str, env: dict[str, str], url: str, proc: subprocess.Popen) -> None:
+    if step == "copy":
+        with holding(url, "LOCK TABLE flight_data IN SHARE MODE"):
+            wait_until(url, waiting_on_lock("COPY%"), proc, "the COPY waiting")
+            restart(env)
+    elif step == "after_ingest":
+        smart_restart_after_commit(env, url, proc)
+    else:  # refresh: the ingest commits, the refresh then waits inside its transaction
+        with holding(url, "LOCK TABLE flight_minutes IN ACCESS EXCLUSIVE MODE"):
+            wait_until(url, waiting_on_lock("%flight_minutes%"), proc, "the refresh waiting")
+            restart(env)
+
+
+def _scratch_database(env: dict[str, str]) -> Iterator[str]:
+    server = flights("db", "url", env=env).stdout.strip()
+    name = f"drill_{uuid.uuid4().hex[:12]}"
+    with connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(server, name)
+    with connect(url) as conn:
+        migrate(conn)
+    yield url
+    with connect(server, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def restart_db(scratch_env: dict[str, str]) -> Iterator[str]:
+    """A migrated database of its own on the drill's server (which the drill restarts)."""
     assert flights("db", "up", env=scratch_env).returncode == 0
-    assert flights("migrate", env=scratch_env).returncode == 0
-    url = flights("db", "url", env=scratch_env).stdout.strip()
+    yield from _scratch_database(scratch_env)
+
+
+@pytest.mark.apache
+@pytest.mark.parametrize("step", ["copy", "after_ingest", "refresh"])
+def test_database_restarted_at_each_step_of_an_ingest_the_run_completes_exactly(
+    step: str, scratch_env: dict[str, str], restart_db: str, tmp_path: Path
+) -> None:
     landing = tmp_path / "landing"
-    write_pb(landing / "2024-03-01" / "day.pb", synthetic_day(300_000))
+    write_pb(landing / RESTART_DAY.isoformat() / "day.pb", synthetic_day(RESTART_POINTS))
     home = tmp_path / "home"
     home.mkdir()
-    env = {**scratch_env, "FLIGHTS_DATABASE_URL": url, "DAGSTER_HOME": str(home)}
+    env = {**scratch_env, "FLIGHTS_DATABASE_URL": restart_db, "DAGSTER_HOME": str(home)}
     proc = subprocess.Popen(
-        [FLIGHTS, "ingest", "--from", "2024-03-01", "--landing", str(landing)],
+        [FLIGHTS, "ingest", "--from", RESTART_DAY.isoformat(), "--landing", str(landing)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for_copy(url, proc)
-    restart = subprocess.run([FLIGHTS, "db", "down"], env=scratch_env, capture_output=True)
-    assert restart.returncode == 0
-    assert flights("db", "up", env=scratch_env).returncode == 0
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-2000:]
-    with connect(url) as conn:
+    try:
+        _restart_during(step, scratch_env, restart_db, proc)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, (out + err)[-3000:]
+    with connect(restart_db) as conn:
         stored = conn.execute(
             "SELECT count(*), count(DISTINCT (flight_id, timestamp)) FROM flight_data"
         ).fetchone()
         ledger = conn.execute("SELECT rows_read, rows_stored FROM partition_loads").fetchall()
-    assert stored == (300_000, 300_000)
-    assert ledger == [(300_000, 300_000)]
+        minutes = conn.execute("SELECT sum(points)::int FROM flight_minutes").fetchone()
+    assert stored == (RESTART_POINTS, RESTART_POINTS)
+    assert ledger == [(RESTART_POINTS, RESTART_POINTS)]
+    assert minutes == (RESTART_POINTS,)
+
+
+@pytest.mark.apache
+def test_database_restarted_during_the_cleaner_it_completes_exactly(
+    scratch_env: dict[str, str], restart_db: str, tmp_path: Path
+) -> None:
+    landing = tmp_path / "landing"
+    write_pb(
+        landing / OLD_DAY.isoformat() / "d.pb",
+        synthetic_day(RESTART_POINTS, OLD_DAY.isoformat()),
+    )
+    ingest_partition(restart_db, OLD_DAY, landing)
+    with connect(restart_db) as conn:
+        chunks = conn.execute("SELECT show_chunks('flight_data')::text").fetchall()
+    assert len(chunks) == 1
+    schema, name = chunks[0][0].split(".")
+    env = {**scratch_env, "FLIGHTS_DATABASE_URL": restart_db, "FLIGHTS_LANDING_ROOT": str(landing)}
+    proc = subprocess.Popen(
+        [FLIGHTS, "clean", "--date", CLEAN_DAY.isoformat()],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lock = sql.SQL("LOCK TABLE {} IN ACCESS SHARE MODE").format(sql.Identifier(schema, name))
+        with holding(restart_db, lock):
+            wait_until(restart_db, waiting_on_lock("%drop_chunks%"), proc, "the cleaner waiting")
+            restart(scratch_env)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, (out + err)[-3000:]
+    assert "retrying in" in err
+    with connect(restart_db) as conn:
+        raw = conn.execute("SELECT count(*) FROM flight_data").fetchone()
+        minutes = conn.execute("SELECT sum(points)::int FROM flight_minutes").fetchone()
+    assert raw == (0,)
+    assert minutes == (RESTART_POINTS,)
 
 
 @pytest.fixture(scope="module")
-def scratch_env(tmp_path_factory: pytest.TempPathFactory):
+def scratch_env() -> Iterator[dict[str, str]]:
+    """A server of the drills' own, which they stop and start. Its folder is outside
+    pytest's temporary tree: pytest may close that tree's permissions (mode 0700) while the
+    server, running as another user, still needs to reach its data."""
     from tests.test_foundation import _free_port
 
-    base = tmp_path_factory.mktemp("drill-db")
+    base = Path(tempfile.mkdtemp(prefix="flights-drill-"))
     env = {
         **os.environ,
         "FLIGHTS_LOCAL_DB_DIR": str(base / "db"),
@@ -76,6 +240,7 @@ def scratch_env(tmp_path_factory: pytest.TempPathFactory):
     env.pop("FLIGHTS_DATABASE_URL", None)
     yield env
     flights("db", "down", env=env)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.apache
@@ -268,20 +433,7 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
 
     ingest_partition(apache_url, OLD_DAY, landing)
     env["FLIGHTS_DATABASE_URL"] = apache_url
-    daemon = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("dagster-daemon")),
-            "run",
-            "-w",
-            str(ROOT / "workspace.yaml"),
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with _daemon(env):
         selections = (
             ["--from", DRILL_DAYS[0].isoformat(), "--to", DRILL_DAYS[1].isoformat()],
             ["--from", DRILL_DAYS[1].isoformat(), "--to", DRILL_DAYS[2].isoformat()],
@@ -345,11 +497,6 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
         assert all(status == "SUCCESS" for _, _, status, _ in summary), (summary, failures)
         ingest_runs = [row for row in summary if row[0] == "ingest_job" and row[3]]
         assert len(ingest_runs) == 6, summary
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(timeout=60)
-        with contextlib.suppress(ProcessLookupError):  # a code server the daemon left behind
-            os.killpg(daemon.pid, signal.SIGKILL)
     ours, theirs = snapshot(apache_url), snapshot(sequential)
     strip = lambda rows: [r[1:] for r in rows]  # noqa: E731 - row versions differ, values not
     assert strip(ours["data"]) == strip(theirs["data"])
@@ -362,3 +509,323 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
             (REAL_DAYS,),
         ).fetchall()
     assert real == [(610, 305, 305), (1742, 871, 871)]  # every real point stored once
+
+
+KILL_DAYS = [date(2024, 4, 1) + timedelta(days=i) for i in range(4)]
+KILL_POINTS = 5_000
+DAY_LOCK = sql.SQL("SELECT pg_advisory_lock({}, {})")
+
+
+def _runs_list(env: dict[str, str]) -> str:
+    listed = subprocess.run(
+        [FLIGHTS, "runs", "list"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout
+
+
+@pytest.mark.apache
+def test_ingest_runs_killed_at_any_moment_never_wedge_later_runs(
+    apache_url: str,
+    apache_db_factory,
+    dagster_storage_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    landing = tmp_path / "landing"
+    for day in KILL_DAYS:
+        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(KILL_POINTS, day.isoformat()))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
+    home = _dagster_home(tmp_path / "home")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url}
+    before_write, during_copy, during_refresh, fresh = KILL_DAYS
+
+    def start(day: date) -> subprocess.Popen:
+        return subprocess.Popen(
+            [FLIGHTS, "ingest", "--from", day.isoformat(), "--landing", str(landing)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def kill(proc: subprocess.Popen) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+
+    # Two runs caught at once, each holding one of the pool's two slots: one before its
+    # write (waiting for its day's lock), one in its COPY.
+    day_lock = DAY_LOCK.format(_DAY_LOCK_NAMESPACE, before_write.toordinal())
+    with holding(apache_url, day_lock), holding(apache_url, "LOCK TABLE flight_data IN SHARE MODE"):
+        first = start(before_write)
+        wait_until(apache_url, waiting_on_lock("%advisory%"), first, "the run before its write")
+        second = start(during_copy)
+        wait_until(apache_url, waiting_on_lock("COPY%"), second, "the run in its COPY")
+        kill(first)
+        kill(second)
+    listed = _runs_list(env)
+    assert "2 of 2 slots taken" in listed and listed.count("STUCK") == 2, listed
+    # A third, killed during the refresh after its ingest committed.
+    with holding(apache_url, "LOCK TABLE flight_minutes IN ACCESS EXCLUSIVE MODE"):
+        third = start(during_refresh)
+        wait_until(apache_url, waiting_on_lock("%flight_minutes%"), third, "the refresh")
+        kill(third)
+    assert "STUCK" in _runs_list(env)
+
+    later = subprocess.run(
+        [FLIGHTS, "ingest", "--from", fresh.isoformat(), "--landing", str(landing)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert later.returncode == 0, later.stderr[-3000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        statuses = sorted(r.status.value for r in instance.get_runs())
+        assert statuses == ["FAILURE", "FAILURE", "FAILURE", "SUCCESS"], statuses
+        pool = instance.event_log_storage.get_concurrency_info("flight_store_writes")
+        assert pool.claimed_slots == []
+    assert "STUCK" not in _runs_list(env)
+
+    rerun = subprocess.run(
+        [
+            FLIGHTS,
+            "ingest",
+            "--from",
+            before_write.isoformat(),
+            "--to",
+            during_refresh.isoformat(),
+            "--landing",
+            str(landing),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    _assert_days_exact(apache_url, apache_db_factory(), landing, KILL_DAYS)
+
+
+def _assert_days_exact(url: str, reference: str, landing: Path, days: list[date]) -> None:
+    """Every day stored once and whole, as one run of each day without faults stores it."""
+    for day in days:
+        ingest_partition(reference, day, landing)
+    strip = lambda rows: [r[1:] for r in rows]  # noqa: E731 - row versions differ, values not
+    ours, theirs = snapshot(url), snapshot(reference)
+    assert strip(ours["data"]) == strip(theirs["data"])
+    with connect(url) as conn:
+        ledger = conn.execute(
+            "SELECT partition_day, rows_read, rows_stored FROM partition_loads ORDER BY 1"
+        ).fetchall()
+        minutes = conn.execute(
+            "SELECT time_bucket('1 day', bucket)::date, sum(points)::int FROM flight_minutes "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert ledger == [(day, KILL_POINTS, KILL_POINTS) for day in days]
+    assert minutes == [(day, KILL_POINTS) for day in days]
+
+
+@contextlib.contextmanager
+def _daemon(env: dict[str, str]) -> Iterator[None]:
+    """`dagster-daemon run` on the workspace: queued runs, sensors, backfills, as in the UI.
+    Starting a run process can outlast Dagster's default 60 s call timeout on a loaded test
+    machine, which fails the run at launch: the drills allow it five minutes."""
+    env = {**env, "DAGSTER_GRPC_TIMEOUT_SECONDS": "300"}
+    daemon = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("dagster-daemon")),
+            "run",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):  # a code server the daemon left behind
+            os.killpg(daemon.pid, signal.SIGKILL)
+
+
+def _backfill(env: dict[str, str], days: list[date]) -> None:
+    """A backfill as the UI launches one: the daemon queues and runs one run per day."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "backfill",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-j",
+            "ingest_job",
+            "--partitions",
+            ",".join(d.isoformat() for d in days),
+            "--noprompt",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def _ingest_runs(instance: dg.DagsterInstance) -> dict[str, list[str]]:
+    """Status -> partitions of the backfilled ingest runs."""
+    found: dict[str, list[str]] = {}
+    for run in instance.get_runs():
+        if run.job_name == "ingest_job" and run.tags.get("dagster/backfill"):
+            found.setdefault(run.status.value, []).append(run.tags["dagster/partition"])
+    return {status: sorted(days) for status, days in found.items()}
+
+
+def _run_report(instance: dg.DagsterInstance) -> list[tuple[str, str, str]]:
+    """Each run's job, status and last event, for a drill's failure message."""
+    report = []
+    for run in instance.get_runs():
+        events = [e.message for e in instance.all_logs(run.run_id)]
+        failures = [m for m in events if "fail" in m.lower() or "error" in m.lower()]
+        report.append((run.job_name, run.status.value, " | ".join(failures + events[-3:])[-3000:]))
+    return report
+
+
+def _wait_for_runs(
+    instance: dg.DagsterInstance, expected: dict[str, list[str]], within: float = 600
+) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if _ingest_runs(instance) == expected:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"runs {_run_report(instance)}, expected {expected}")
+
+
+@pytest.mark.apache
+@pytest.mark.timeout(1200)  # a daemon, its code server and five run processes start here
+def test_backfill_runs_killed_under_the_daemon_never_wedge_later_runs(
+    apache_url: str,
+    apache_db_factory,
+    dagster_storage_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    landing = tmp_path / "landing"
+    for day in KILL_DAYS:
+        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(KILL_POINTS, day.isoformat()))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
+    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url, "FLIGHTS_LANDING_ROOT": str(landing)}
+    before_write, during_copy, _, fresh = KILL_DAYS
+    day_lock = DAY_LOCK.format(_DAY_LOCK_NAMESPACE, before_write.toordinal())
+    both_caught = (
+        "SELECT count(*) = 2 FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND (wait_event = 'advisory' OR query ILIKE 'COPY%')"
+    )
+    with _daemon(env), dg.DagsterInstance.get() as instance:
+        # Two run workers caught holding both slots of the pool, one before its write and
+        # one in its COPY, are killed like an OOM kill would.
+        with (
+            holding(apache_url, day_lock),
+            holding(apache_url, "LOCK TABLE flight_data IN SHARE MODE"),
+        ):
+            _backfill(env, [before_write, during_copy])
+            try:
+                wait_until(apache_url, both_caught, None, "both runs caught")
+            except pytest.fail.Exception:
+                pytest.fail(f"runs never caught: {_run_report(instance)}")
+            started = instance.get_runs(
+                filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
+            )
+            workers = [
+                int(r.tags[WORKER_TAG].split(":")[1]) for r in started if WORKER_TAG in r.tags
+            ]
+            assert len(workers) == 2, started
+            for pid in workers:
+                os.kill(pid, signal.SIGKILL)
+        # A later backfill of another day and of the killed ones completes by itself.
+        _backfill(env, [before_write, during_copy, fresh])
+        _wait_for_runs(
+            instance,
+            {
+                "FAILURE": [before_write.isoformat(), during_copy.isoformat()],
+                "SUCCESS": [before_write.isoformat(), during_copy.isoformat(), fresh.isoformat()],
+            },
+        )
+        pool = instance.event_log_storage.get_concurrency_info("flight_store_writes")
+        assert pool.claimed_slots == []
+    days = [before_write, during_copy, fresh]
+    _assert_days_exact(apache_url, apache_db_factory(), landing, days)
+
+
+def _read_until(proc: subprocess.Popen, text: str, within: float = 300) -> str:
+    """The process's output up to the first line containing `text` (it must not end first)."""
+    assert proc.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            assert line, f"the process ended before saying {text!r}: {seen[-2000:]}"
+            seen += line
+            if text in line:
+                return seen
+    pytest.fail(f"never said {text!r}: {seen[-2000:]}")
+
+
+@pytest.mark.apache
+def test_a_run_waiting_for_a_slot_says_for_whom_and_stops_at_once_and_clear_frees_slots(
+    apache_url: str, dagster_storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    for day in KILL_DAYS:
+        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(500, day.isoformat()))
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
+    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url, "COLUMNS": "200"}
+
+    def start(day: date) -> subprocess.Popen:
+        return subprocess.Popen(
+            [FLIGHTS, "ingest", "--from", day.isoformat(), "--landing", str(landing)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    first_day, second_day, waiting_day, _ = KILL_DAYS
+    day_lock = DAY_LOCK.format(_DAY_LOCK_NAMESPACE, first_day.toordinal())
+    with holding(apache_url, day_lock), holding(apache_url, "LOCK TABLE flight_data IN SHARE MODE"):
+        first, second = start(first_day), start(second_day)
+        wait_until(apache_url, waiting_on_lock("%advisory%"), first, "the first run writing")
+        wait_until(apache_url, waiting_on_lock("COPY%"), second, "the second run writing")
+        for stop, status in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+            waiting = start(waiting_day)
+            said = _read_until(waiting, "waiting for a slot in pool flight_store_writes")
+            assert said.count("held by") == 1 and said.count(" alive)") == 2, said
+            waiting.send_signal(stop)
+            assert waiting.wait(timeout=60) == status
+            assert f"stopped by {stop.name}" in waiting.stdout.read()
+        for proc in (first, second):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    listed = _runs_list(env)
+    assert listed.count("STUCK") == 2, listed
+    cleared = subprocess.run(
+        [FLIGHTS, "runs", "clear"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert cleared.returncode == 0 and cleared.stdout.count("released run") == 2, cleared
+    listed = _runs_list(env)
+    assert "0 of 2 slots taken" in listed and "STUCK" not in listed, listed

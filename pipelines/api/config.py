@@ -50,6 +50,11 @@ class ApiConfig:
     max_message_bytes: int = 16 * 1024 * 1024
     max_concurrent_rpcs: int = 256
     prepare: bool = True
+    # Streams: a client that stops reading holds a worker at most this long; streams take
+    # at most max_streams workers (other calls always find one) and streams_per_client.
+    stream_send_timeout: float = 10.0
+    max_streams: int = 4
+    streams_per_client: int = 2
 
     def __post_init__(self) -> None:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -77,4 +82,10 @@ class ApiConfig:
             max_message_bytes=configured.api_max_message_bytes,
             max_concurrent_rpcs=configured.api_max_concurrent_rpcs,
             prepare=configured.api_prepare,
+            stream_send_timeout=float(configured.api_stream_send_timeout),
+            max_streams=min(
+                configured.api_max_streams or max(1, configured.api_workers // 2),
+                configured.api_workers,
+            ),
+            streams_per_client=configured.api_streams_per_client,
         )

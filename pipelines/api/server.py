@@ -32,6 +32,7 @@ from psycopg_pool import PoolTimeout
 from pipelines.api import validation
 from pipelines.api.auth import BearerTokenInterceptor
 from pipelines.api.config import ApiConfig
+from pipelines.api.guards import Refused, StoreAvailability, StreamGate
 from pipelines.api.validation import BadRequest, TrackQuery, to_timestamp
 from pipelines.api.wire import Encoded, encode_track, serialize_response
 from pipelines.proto import flight_pb2, flight_pb2_grpc
@@ -63,7 +64,7 @@ class Failure(Exception):
 
 def _abort(context: grpc.ServicerContext, exc: Exception, method: str) -> None:
     """Ends the call with the status for `exc` (context.abort raises)."""
-    if isinstance(exc, Failure):
+    if isinstance(exc, Failure | Refused):
         code, message = exc.code, exc.message
     elif isinstance(exc, BadRequest):
         code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
@@ -88,23 +89,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _rpc(method: F) -> F:
-    """Maps what an RPC raises to a status; streams are generators and are wrapped as such."""
+    """Maps what an RPC raises to a status; streams are generators and are wrapped as such,
+    admitted by the stream gate, each message watched until the client takes it."""
     if inspect.isgeneratorfunction(method):
 
         @functools.wraps(method)
-        def stream(self: Any, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        def stream(
+            self: FlightDataServicer, request: Any, context: grpc.ServicerContext
+        ) -> Iterator[Any]:
             try:
-                yield from method(self, request, context)
+                with self.streams.admit(context):
+                    for message in method(self, request, context):
+                        self.streams.sending(context)
+                        yield message
+                        self.streams.sent(context)
             except Exception as exc:
+                self.availability.noticed(exc)
                 _abort(context, exc, method.__name__)
 
         return stream  # type: ignore[return-value]
 
     @functools.wraps(method)
-    def unary(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+    def unary(self: FlightDataServicer, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
         except Exception as exc:
+            self.availability.noticed(exc)
             _abort(context, exc, method.__name__)
 
     return unary  # type: ignore[return-value]
@@ -130,6 +140,13 @@ class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
     def __init__(self, store: FlightStore, config: ApiConfig) -> None:
         self._store = store
         self._config = config
+        self.availability = StoreAvailability(config.database_url, store.pool)
+        self.streams = StreamGate(
+            # With more than one worker, one at least always stays for the other calls.
+            total=max(1, min(config.max_streams, config.workers - 1)),
+            per_client=config.streams_per_client,
+            send_timeout=config.stream_send_timeout,
+        )
 
     # -- per-call plumbing -----------------------------------------------------------------
     def _cancellation(self, context: grpc.ServicerContext) -> Cancellation:
@@ -150,6 +167,7 @@ class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
         )
         if timeout <= 0:
             raise Failure(grpc.StatusCode.DEADLINE_EXCEEDED, "the deadline has passed")
+        self.availability.check()
         return self._store.reading(timeout=timeout, cancellation=cancellation)
 
     # -- RPCs ------------------------------------------------------------------------------
@@ -301,12 +319,14 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     store: FlightStore
+    servicer: FlightDataServicer
 
     def stop(self, grace: float | None) -> None:
         """NOT_SERVING first (balancers drain), then refuse new calls and let those in flight
         finish for `grace` seconds; then close the pool."""
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        self.servicer.streams.close()
         self.store.close()
 
 
@@ -344,7 +364,8 @@ def start(config: ApiConfig) -> RunningServer:
             ],
             maximum_concurrent_rpcs=config.max_concurrent_rpcs,
         )
-        server.add_generic_rpc_handlers((service_handler(FlightDataServicer(store, config)),))
+        servicer = FlightDataServicer(store, config)
+        server.add_generic_rpc_handlers((service_handler(servicer),))
         health_servicer = health.HealthServicer(
             experimental_non_blocking=True,
             experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=1),
@@ -368,7 +389,7 @@ def start(config: ApiConfig) -> RunningServer:
         raise
     for name in ("", SERVICE.full_name):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, health_servicer, store)
+    return RunningServer(server, port, health_servicer, store, servicer)
 
 
 def serve(config: ApiConfig, on_ready: Callable[[RunningServer], None] | None = None) -> None:

@@ -15,6 +15,7 @@ import dagster as dg
 
 from pipelines.assets.partitions import DAILY
 from pipelines.assets.resources import FlightStore
+from pipelines.assets.retries import DATABASE_RETRY, permanent_errors_fail_at_once
 from pipelines.retention import policy as retention_settings
 from pipelines.warehouse.aggregates import (
     RefreshReport,
@@ -46,6 +47,7 @@ def _window_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
     partitions_def=DAILY,
     deps=[dg.AssetKey("flight_data")],
     pool="flight_store_writes",
+    retry_policy=DATABASE_RETRY,
     # Every partition, not only the latest (late drops), and not past a failed blocking check
     # of the ingest (too many rejects: an operator looks first).
     automation_condition=(
@@ -70,7 +72,8 @@ def flight_aggregates(
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]  # Dagster reads outputs off the bare class
     """flight_minutes, flight_days and traffic_hours over the window this partition wrote."""
     day = date.fromisoformat(context.partition_key)
-    with flight_store.connection(autocommit=True) as conn:
+    # A refresh is idempotent: after a lost connection the retry refreshes the window again.
+    with permanent_errors_fail_at_once(), flight_store.connection(autocommit=True) as conn:
         window = partition_window(conn, day)
         if window is None:
             return dg.MaterializeResult(

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from pipelines.assets.partitions import DAILY
 from pipelines.assets.resources import FlightStore, LandingZone
+from pipelines.assets.retries import DATABASE_RETRY, permanent_errors_fail_at_once
 from pipelines.retention import policy as retention_settings
 from pipelines.retention.landing import LandingAction, prune_landing
 from pipelines.warehouse.aggregates import raw_dropped_before
@@ -34,6 +35,7 @@ class CleanerConfig(dg.Config):
     group_name="retention",
     partitions_def=DAILY,
     pool="flight_store_writes",
+    retry_policy=DATABASE_RETRY,
     output_required=False,
     kinds={"timescaledb"},
 )
@@ -48,7 +50,8 @@ def flight_retention(
     pruned."""
     day = date.fromisoformat(context.partition_key)
     policy = retention_settings.retention_policy()
-    with flight_store.connection(autocommit=True) as conn:
+    # Each of the cleaner's statements is idempotent: a retry removes only what is left.
+    with permanent_errors_fail_at_once(), flight_store.connection(autocommit=True) as conn:
         report = clean(conn, day, policy, dry_run=config.dry_run)
         folders = prune_landing(
             conn,
@@ -71,13 +74,14 @@ def flight_retention(
 
 @dg.asset_check(
     asset=flight_retention,
+    retry_policy=DATABASE_RETRY,
     description=(
         "No raw flight_data older than the raw horizon the cleaner enforced remains. Points "
         "loaded below it later (late drops for dropped days) fail this until the next run."
     ),
 )
 def no_raw_data_past_horizon(flight_store: FlightStore) -> dg.AssetCheckResult:
-    with flight_store.connection() as conn:
+    with permanent_errors_fail_at_once(), flight_store.connection() as conn:
         horizon = raw_dropped_before(conn)
         remaining = horizon is not None and raw_points_before(conn, horizon)
     return dg.AssetCheckResult(

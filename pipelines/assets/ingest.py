@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 
 import dagster as dg
-import psycopg
 from dagster_pandera import pandera_schema_to_dagster_type
 
 from pipelines.assets.partitions import DAILY
 from pipelines.assets.resources import FlightStore, LandingZone
+from pipelines.assets.retries import DATABASE_RETRY, permanent_errors_fail_at_once
+from pipelines.assets.runs import in_process_with_liveness
 from pipelines.ingest import PartitionReport, ingest_partition
 from pipelines.quality.schema import POSITION_SCHEMA
 from pipelines.warehouse.ingest_checks import key_constraint
@@ -102,6 +103,7 @@ def _points_per_hour(report: PartitionReport) -> dg.TableMetadataValue:
     check_specs=CHECKS,
     partitions_def=DAILY,
     pool=WRITE_POOL,
+    retry_policy=DATABASE_RETRY,
     can_subset=False,
 )
 def ingest_drops(
@@ -109,17 +111,14 @@ def ingest_drops(
 ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
     """Decode, validate and store every drop of the partition's day, atomically."""
     day = date.fromisoformat(context.partition_key)
-    try:
+    # One transaction: a failed attempt rolled back, so the retry policy may run it again.
+    with permanent_errors_fail_at_once():
         report = ingest_partition(
             flight_store.url,
             day,
             landing.path,
             progress=lambda done, rows: context.log.debug(f"{rows} rows read, {done} bytes"),
         )
-    except psycopg.OperationalError as exc:
-        # The transaction rolled back, so trying again is safe; a broken server is retried
-        # a few times with backoff before the run fails.
-        raise dg.RetryRequested(max_retries=3, seconds_to_wait=5) from exc
     context.log.info(
         f"{day}: {report.files} files, {report.rows_read} read, {report.rows_stored} stored, "
         f"{report.rows_quarantined} quarantined, {report.duplicates} duplicates"
@@ -171,11 +170,12 @@ def ingest_drops(
 @dg.asset_check(
     asset="flight_data",
     partitions_def=DAILY,
+    retry_policy=DATABASE_RETRY,
     description="No (flight_id, timestamp) is stored twice: the primary key that the "
     "database enforces on every write is in place (a catalog lookup, not a scan).",
 )
 def unique_keys(flight_store: FlightStore) -> dg.AssetCheckResult:
-    with flight_store.connection() as conn:
+    with permanent_errors_fail_at_once(), flight_store.connection() as conn:
         enforced_by = key_constraint(conn)
     return dg.AssetCheckResult(
         passed=enforced_by is not None,
@@ -195,7 +195,7 @@ ingest_job = dg.define_asset_job(
     "refresh the aggregates over the window it touched.",
     # Three short steps in a row: one process per run, not one per step, halves a run's
     # start-up cost; days still run in parallel as separate runs.
-    executor_def=dg.in_process_executor,
+    executor_def=in_process_with_liveness,
 )
 
 daily_ingest_schedule = dg.build_schedule_from_partitioned_job(

@@ -8,9 +8,9 @@ import click
 
 from pipelines import settings
 from pipelines.retention import policy as retention_settings
-from pipelines.retention.landing import prune_landing
-from pipelines.warehouse.connection import connect
-from pipelines.warehouse.retention import Chunk, clean
+from pipelines.retention.landing import LandingAction, prune_landing
+from pipelines.warehouse.connection import connect, retrying
+from pipelines.warehouse.retention import Chunk, CleanReport, clean
 
 
 def _size(chunks: tuple[Chunk, ...]) -> str:
@@ -64,16 +64,26 @@ def clean_command(
         quarantine_days=quarantine_retention_days,
     )
     landing_root = settings.landing_root()
-    with connect(settings.database_url(), autocommit=True) as conn:
-        report = clean(conn, as_of, policy, dry_run=dry_run)
-        landing = prune_landing(
-            conn,
-            landing_root,
-            report.raw_horizon.date(),
-            retention_settings.landing_retention(),
-            archive_dir=retention_settings.landing_archive_dir(landing_root),
-            dry_run=dry_run,
-        )
+
+    def enforce() -> tuple[CleanReport, list[LandingAction]]:
+        with connect(settings.database_url(), autocommit=True) as conn:
+            report = clean(conn, as_of, policy, dry_run=dry_run)
+            return report, prune_landing(
+                conn,
+                landing_root,
+                report.raw_horizon.date(),
+                retention_settings.landing_retention(),
+                archive_dir=retention_settings.landing_archive_dir(landing_root),
+                dry_run=dry_run,
+            )
+
+    def say_retry(exc: BaseException, wait: float) -> None:
+        reason = str(exc).strip().splitlines()[0]
+        click.echo(f"database unavailable ({reason}); retrying in {wait:.1f} s", err=True)
+
+    # Every step of the cleaner is idempotent: after a lost connection it starts again and
+    # removes only what is left.
+    report, landing = retrying(enforce, on_retry=say_retry)
     verb = "would drop" if dry_run else "dropped"
     click.echo(f"cleaner for {as_of}{' (dry run)' if dry_run else ''}, {report.edition} edition")
     for refreshed in report.refreshed:

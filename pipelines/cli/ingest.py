@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -12,8 +13,12 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from pipelines import settings
+from pipelines.cli.runs import execute_run
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import migrate
+
+if TYPE_CHECKING:  # Dagster loads in a few seconds: only the commands that run jobs import it
+    import dagster as dg
 
 SUMMARY_FIELDS = (
     "files",
@@ -40,12 +45,74 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def run_ingest(
-    days: list[date], console: Console, landing: Path | None = None
-) -> list[tuple[date, bool, dict[str, Any]]]:
+@dataclass(frozen=True)
+class DayOutcome:
+    """A day's run as an operator reads it: the counts, the one-line reason it failed (a
+    blocking check with its values, or the step's error), the warnings of its checks."""
+
+    day: date
+    metadata: dict[str, Any]
+    failure: str | None
+    warnings: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def _check_values(evaluation: dg.AssetCheckEvaluation) -> str:
+    """The check's short scalar values, `name=value` (long texts stay in the run log)."""
+    values = [
+        f"{name}={entry.value}"
+        for name, entry in evaluation.metadata.items()
+        if isinstance(entry.value, int | float | str) and len(str(entry.value)) <= 40
+    ]
+    return ", ".join(values) or "no values"
+
+
+def _step_error(result: dg.ExecuteInProcessResult) -> str:
+    """The first line of the failed step's error (the full trace is in the run's log)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            data = event.step_failure_data
+            if data.user_failure_data is not None and data.user_failure_data.description:
+                return data.user_failure_data.description.splitlines()[0]
+            if data.error is not None:
+                cause = data.error.cause or data.error
+                lines = cause.message.strip().splitlines()
+                return f"step {event.step_key} failed: {lines[0] if lines else cause.cls_name}"
+    return "the run failed (see the run in the Dagster UI)"
+
+
+def day_outcome(day: date, result: dg.ExecuteInProcessResult) -> DayOutcome:
+    import dagster as dg
+
+    metadata: dict[str, Any] = {}
+    for event in result.get_asset_materialization_events():
+        if event.asset_key == dg.AssetKey("flight_data"):
+            metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    failures, warnings = [], []
+    for evaluation in result.get_asset_check_evaluations():
+        if evaluation.passed:
+            continue
+        line = f"check {evaluation.check_name} failed: {_check_values(evaluation)}"
+        if evaluation.severity == dg.AssetCheckSeverity.WARN:
+            about = f" ({evaluation.description})" if evaluation.description else ""
+            warnings.append(f"{line}{about}")
+        else:
+            failures.append(line)
+    if failures:
+        failure: str | None = "; ".join(failures)
+    elif not result.success:
+        failure = _step_error(result)
+    else:
+        failure = None
+    return DayOutcome(day, metadata, failure, tuple(warnings))
+
+
+def run_ingest(days: list[date], console: Console, landing: Path | None = None) -> list[DayOutcome]:
     """Materialize the ingest job for each day on the configured Dagster instance, reading
     drops from `landing` when given (this run's setting), else the settings' landing root."""
-    import dagster as dg
 
     from pipelines.assets.instance import open_instance
     from pipelines.definitions import defs
@@ -54,7 +121,7 @@ def run_ingest(
     run_config: dict[str, Any] = dict(QUIET)
     if landing is not None:
         run_config["resources"] = {"landing": {"config": {"root": str(landing.resolve())}}}
-    results = []
+    outcomes = []
     with (
         open_instance() as instance,
         Progress(
@@ -70,20 +137,16 @@ def run_ingest(
         task = progress.add_task("ingesting", total=len(days))
         for day in days:
             progress.update(task, description=f"ingesting {day}")
-            result = job.execute_in_process(
+            result = execute_run(
+                job,
+                instance,
                 partition_key=day.isoformat(),
-                instance=instance,
-                raise_on_error=False,
                 run_config=run_config,
+                say=lambda line: console.print(line, markup=False, highlight=False, soft_wrap=True),
             )
-            metadata: dict[str, Any] = {}
-            for event in result.get_asset_materialization_events():
-                if event.asset_key == dg.AssetKey("flight_data"):
-                    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
-            checks_ok = all(c.passed for c in result.get_asset_check_evaluations())
-            results.append((day, result.success and checks_ok, metadata))
+            outcomes.append(day_outcome(day, result))
             progress.advance(task)
-    return results
+    return outcomes
 
 
 @click.command("ingest")
@@ -118,16 +181,20 @@ def ingest(start: datetime, end: datetime | None, landing: Path | None) -> None:
         label = name.replace("rows_", "").replace("files_", "").replace("quarantined", "quar.")
         table.add_column(label, justify="right")
     table.add_column("status")
-    for day, ok, meta in results:
+    for outcome in results:
         table.add_row(
-            str(day),
-            *(str(meta.get(name, "-")) for name in SUMMARY_FIELDS),
-            "ok" if ok else "FAILED",
+            str(outcome.day),
+            *(str(outcome.metadata.get(name, "-")) for name in SUMMARY_FIELDS),
+            "FAILED" if not outcome.ok else "warning" if outcome.warnings else "ok",
         )
     console.print(table)
-    failed = [str(day) for day, ok, _ in results if not ok]
+    for outcome in results:
+        for warning in outcome.warnings:
+            click.echo(f"warning: {outcome.day}: {warning}", err=True)
+    failed = [outcome for outcome in results if not outcome.ok]
+    for outcome in failed:
+        click.echo(f"error: {outcome.day}: {outcome.failure}", err=True)
     if failed:
         raise IngestFailed(
-            f"{len(failed)} day(s) failed or failed a check: "
-            f"{', '.join(failed)} (see the run in the Dagster UI)"
+            f"{len(failed)} of {len(results)} day(s) failed (the full log is in the Dagster UI)"
         )

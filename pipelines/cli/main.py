@@ -32,6 +32,7 @@ class _LazyCommands(click.Group):
         "clean": "pipelines.cli.clean:clean_command",
         "serve": "pipelines.cli.api:serve",
         "get": "pipelines.cli.api:get",
+        "runs": "pipelines.cli.runs:runs_group",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
