@@ -174,7 +174,7 @@ def grpc_call(port: int) -> Callable[[], Call]:
 
         def call(fid: str) -> int:
             request = flight_pb2.FlightDataRequest(flight_id=fid)
-            return len(stub.GetFlightData(request, timeout=60).data)
+            return len(stub.GetFlightData(request, timeout=60).flight_data)
 
         return call
 

@@ -38,7 +38,7 @@ class SeedFlightDataService:
         if not rows:
             context.abort(grpc.StatusCode.NOT_FOUND, "Flight not found")
         return self.pb.FlightDataResponse(
-            data=[
+            flight_data=[
                 self.pb.FlightData(
                     flight_id=r[0],
                     latitude=r[1],
@@ -58,8 +58,8 @@ class SeedFlightDataService:
 
 def main():
     sys.path.insert(0, sys.argv[1])
-    messages = importlib.import_module("flight_pb2")
-    services = importlib.import_module("flight_pb2_grpc")
+    messages = importlib.import_module("flight_data_pb2")
+    services = importlib.import_module("flight_data_pb2_grpc")
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=10),
         options=[("grpc.max_send_message_length", 64 * 1024 * 1024)],

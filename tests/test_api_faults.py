@@ -57,7 +57,7 @@ def test_clients_that_never_read_their_streams_starve_no_one(apache_url: str) ->
             with stub_for(running.port) as stub:
                 for _ in range(20):  # every worker but the streams' stays free
                     reply = stub.GetFlightData(pb.FlightDataRequest(flight_id="short"), timeout=5)
-                    assert len(reply.data) == 50
+                    assert len(reply.flight_data) == 50
             # Their clients took nothing: each admitted stream is cancelled by its send timeout.
             _wait_for(lambda: gate.open_streams == 0, "the stalled streams cancelled")
             codes = Counter(_code(call) for call in stalled)
@@ -73,7 +73,7 @@ def test_clients_that_never_read_their_streams_starve_no_one(apache_url: str) ->
             pages = stub.StreamFlightData(
                 pb.StreamFlightDataRequest(flight_id="long", page_size=20_000), timeout=120
             )
-            assert sum(len(page.data) for page in pages) == 400_000
+            assert sum(len(page.flight_data) for page in pages) == 400_000
 
 
 @pytest.mark.apache
@@ -84,7 +84,7 @@ def test_with_the_database_down_calls_fail_fast_and_recover_by_themselves(
     add_flight(restart_db, "short", T0, 50)
     request = pb.FlightDataRequest(flight_id="short")
     with serving(restart_db) as running, stub_for(running.port) as stub:
-        assert len(stub.GetFlightData(request, timeout=10).data) == 50
+        assert len(stub.GetFlightData(request, timeout=10).flight_data) == 50
         assert flights("db", "down", env=scratch_env).returncode == 0
         for _ in range(5):
             began = time.monotonic()
@@ -107,4 +107,4 @@ def test_with_the_database_down_calls_fail_fast_and_recover_by_themselves(
         _wait_for(served, "the server serving again")
         assert seen <= {grpc.StatusCode.UNAVAILABLE}, seen
         for _ in range(5):
-            assert len(stub.GetFlightData(request, timeout=10).data) == 50
+            assert len(stub.GetFlightData(request, timeout=10).flight_data) == 50

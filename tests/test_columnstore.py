@@ -75,9 +75,9 @@ def api_answers(url: str, flight_ids: tuple[str, ...]) -> dict[str, Any]:
     with serving(url) as server, stub_for(server.port) as stub:
         for flight_id in flight_ids:
             track = stub.GetFlightData(pb.FlightDataRequest(flight_id=flight_id))
-            answers[flight_id] = [(p.timestamp, p.latitude, p.altitude) for p in track.data]
+            answers[flight_id] = [(p.timestamp, p.latitude, p.altitude) for p in track.flight_data]
             few = stub.GetFlightData(pb.FlightDataRequest(flight_id=flight_id, max_points=20))
-            answers[f"{flight_id} max 20"] = [p.timestamp for p in few.data]
+            answers[f"{flight_id} max 20"] = [p.timestamp for p in few.flight_data]
         for day in REAL_DAYS:
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             listed = stub.ListFlights(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -173,7 +174,8 @@ def ingest(start: datetime, end: datetime | None, landing: Path | None) -> None:
     days = _days(start.date(), (end or start).date())
     with connect(settings.database_url()) as conn:
         migrate(conn)
-    console = Console()
+    # Piped output (logs, scripts) gets the whole table rather than an 80-column cut.
+    console = Console(width=None if sys.stdout.isatty() else 160)
     results = run_ingest(days, console, landing)
     table = Table(title=f"ingest {days[0]} .. {days[-1]}")
     table.add_column("day")
