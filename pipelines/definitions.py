@@ -6,11 +6,17 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines import settings
-from pipelines.assets import aggregates, cleaner, ingest, landing_sensor
+from pipelines.assets import aggregates, cleaner, ingest, landing_sensor, review
 from pipelines.assets.resources import FlightStore, LandingZone
 
 # Each domain module exposes a small `defs`; this is the only place that joins them.
-DOMAINS: list[dg.Definitions] = [ingest.defs, landing_sensor.defs, aggregates.defs, cleaner.defs]
+DOMAINS: list[dg.Definitions] = [
+    ingest.defs,
+    landing_sensor.defs,
+    aggregates.defs,
+    cleaner.defs,
+    review.defs,
+]
 
 defs = dg.Definitions.merge(
     *DOMAINS,

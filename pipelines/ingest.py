@@ -1,6 +1,8 @@
 """Ingest one drop day: decode every file, validate, settle duplicates, store atomically.
 
-This is the plain function the Dagster asset and `flights ingest` both call.
+This is the plain function the Dagster asset and `flights ingest` both call. The day's
+blocking checks (reconciliation, reject rate) decide at the end of its transaction whether
+its rows are published or held for an operator's review.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -15,16 +18,35 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.drops import discover_drops, read_drop
-from pipelines.drops.batches import DEFAULT_BATCH_ROWS, Rejected
-from pipelines.drops.files import partition_fingerprint
+from pipelines.drops.batches import DEFAULT_BATCH_ROWS, DropBatch, Rejected
+from pipelines.drops.files import DropFile, day_folder, partition_fingerprint
 from pipelines.flights.aircraft_state import day_identifier
 from pipelines.flights.identity import FlightIdentifier, needs_flight_ids
 from pipelines.quality.duplicates import CONTENT_COLUMNS, PartitionKeys, superseded_reason
 from pipelines.quality.validate import validate_batch
 from pipelines.warehouse.connection import connect
-from pipelines.warehouse.partition_load import PartitionLoad
+from pipelines.warehouse.partition_load import FailedCheck, LoadCounts, PartitionLoad
 
-Progress = Callable[[int, int], None]  # (bytes of files done, rows read so far)
+Progress = Callable[[int, int, int], None]  # (bytes of files done, total bytes, rows read)
+
+DEFAULT_MAX_REJECT_RATE = 0.05
+
+# A watcher of every load in this context (the CLI's progress bar: Dagster runs the CLI's
+# jobs in-process, in the caller's thread, so the reader's progress reaches it from here).
+progress_watcher: ContextVar[Progress | None] = ContextVar("progress_watcher", default=None)
+
+
+class NoDrops(RuntimeError):
+    """A day with no drop files: nothing is changed, and the run must not look like a load."""
+
+    def __init__(self, day: date, folder: Path) -> None:
+        self.day = day
+        self.folder = folder
+        state = "is empty" if folder.is_dir() else "does not exist"
+        super().__init__(
+            f"no drops for {day}: {folder} {state}; nothing was changed (check the landing "
+            "root: FLIGHTS_LANDING_ROOT or `flights ingest --landing`)"
+        )
 
 
 @dataclass
@@ -45,6 +67,7 @@ class PartitionReport:
     fingerprint: str
     reject_reasons: Counter[str] = field(default_factory=Counter)
     points_per_hour: Counter[datetime] = field(default_factory=Counter)
+    held: FailedCheck | None = None  # the blocking check that held the day, if one failed
 
     @property
     def rows_per_second(self) -> float:
@@ -57,6 +80,17 @@ class PartitionReport:
     @property
     def reject_rate(self) -> float:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+
+def audit(rows_read: int, counts: LoadCounts, max_reject_rate: float) -> FailedCheck | None:
+    """The blocking checks of a load, decided before anything is published."""
+    accounted = counts.rows_stored + counts.rows_quarantined + counts.duplicates
+    if rows_read != accounted:
+        return FailedCheck("rows_reconcile", float(rows_read - accounted))
+    rate = counts.rows_quarantined / rows_read if rows_read else 0.0
+    if rate > max_reject_rate:
+        return FailedCheck("reject_rate", rate, max_reject_rate)
+    return None
 
 
 def reason_kind(reason: str) -> str:
@@ -104,6 +138,15 @@ def _settle_seen(
     return keep, int(same.sum()), rejects
 
 
+def _bytes_into(drop: DropFile, batch: DropBatch) -> int:
+    """How far into its file a batch reached, from its last record's byte offset (offsets in
+    a gzipped file count uncompressed bytes: those files count when done)."""
+    if drop.name.endswith(".gz") or batch.frame.empty:
+        return 0
+    offset = batch.frame["byte_offset"].max()
+    return 0 if pd.isna(offset) else min(int(offset), drop.size)
+
+
 def ingest_partition(
     database_url: str,
     day: date,
@@ -111,10 +154,21 @@ def ingest_partition(
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE,
 ) -> PartitionReport:
-    """Load every drop of `day` in one transaction and return its counts."""
+    """Load every drop of `day` in one transaction and return its counts: published when
+    its blocking checks pass, else held. Raises NoDrops, changing nothing, for a day without
+    files."""
     started = time.perf_counter()
     files = discover_drops(landing_root, day)
+    if not files:
+        raise NoDrops(day, day_folder(landing_root, day))
+    total_bytes = sum(f.size for f in files)
+    watchers = [w for w in (progress, progress_watcher.get()) if w is not None]
+
+    def report_progress(done: int, rows: int) -> None:
+        for watcher in watchers:
+            watcher(done, total_bytes, rows)
     fingerprint = partition_fingerprint(files)
     keys = PartitionKeys()
     reasons: Counter[str] = Counter()
@@ -152,12 +206,13 @@ def ingest_partition(
                     load.note_metadata(checked.good)
                     flights.update(checked.good["flight_id"].unique())
                     reasons.update(reason_kind(r.reason) for r in rejects)
-                    if progress:
-                        progress(done_bytes, rows_read)
+                    report_progress(done_bytes + _bytes_into(drop, batch), rows_read)
                 done_bytes += drop.size
-                if progress:
-                    progress(done_bytes, rows_read)
-            counts = load.finish(files=len(files), rows_read=rows_read, fingerprint=fingerprint)
+                report_progress(done_bytes, rows_read)
+            failed = audit(rows_read, load.counts, max_reject_rate)
+            counts = load.finish(
+                files=len(files), rows_read=rows_read, fingerprint=fingerprint, failed=failed
+            )
     return PartitionReport(
         day=day,
         files=len(files),
@@ -173,4 +228,5 @@ def ingest_partition(
         fingerprint=fingerprint,
         reject_reasons=reasons,
         points_per_hour=per_hour,
+        held=failed,
     )

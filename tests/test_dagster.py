@@ -64,7 +64,7 @@ def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
 
 
 @pytest.mark.apache
-def test_a_day_over_the_reject_threshold_fails_its_blocking_check(
+def test_a_day_over_the_reject_threshold_fails_its_check_and_publishes_nothing(
     env: Path, apache_url: str
 ) -> None:
     day = env / "2024-03-01"
@@ -87,12 +87,18 @@ def test_a_day_over_the_reject_threshold_fails_its_blocking_check(
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["reject_rate"].passed is False
     assert checks["reject_rate"].metadata["reject_rate"].value == 0.75
+    assert checks["reject_rate"].metadata["publish_as_is"].value == "flights accept 2024-03-01"
     assert checks["rows_reconcile"].passed is True
+    assert {c.partition for c in checks.values()} == {"2024-03-01"}
+    assert result.get_asset_materialization_events() == []
 
 
 @pytest.mark.apache
-def test_the_sensor_requests_new_and_changed_days_only(env: Path) -> None:
-    resources = {"landing": LandingZone(root=str(env))}
+def test_the_sensor_requests_new_and_changed_days_only(env: Path, apache_url: str) -> None:
+    resources = {
+        "landing": LandingZone(root=str(env)),
+        "flight_store": FlightStore(database_url=apache_url),
+    }
     (env / "not-a-day").mkdir()
     with dg.build_sensor_context(resources=resources) as ctx:
         first = landing_zone_sensor(ctx)

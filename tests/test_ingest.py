@@ -91,7 +91,9 @@ def test_duplicates_exact_and_conflicting_within_and_across_files(
     day = tmp_path / "2024-03-01"
     write_pb(day / "a.pb", [message(0), message(1), message(1), message(2, altitude=1)])
     write_pb(day / "b.pb", [message(2), message(3), message(0, altitude=5)])
-    report = ingest_partition(db_url, date(2024, 3, 1), tmp_path, batch_rows=2)
+    report = ingest_partition(
+        db_url, date(2024, 3, 1), tmp_path, batch_rows=2, max_reject_rate=1.0
+    )
     # 7 read: 4 keys stored; message(1) repeated exactly; message(2) in a.pb conflicts with
     # message(2) in b.pb (b wins); message(0) likewise.
     assert (report.rows_read, report.rows_stored, report.duplicates, report.rows_quarantined) == (

@@ -2,7 +2,14 @@
 
 One multi-asset writes both tables in one transaction (a partition is all or nothing); its
 checks run in the same step from the counts it just produced, so they always describe the
-partition that was written.
+partition that was written. Every check result belongs to its day (partitioned checks), so a
+day's checks view shows that day.
+
+Write-audit-publish: when a check fails, the day is held, not published. The step then
+records the failed checks and materializes nothing (the partition's last materialization is
+still the published state); the aggregates and `unique_keys` are skipped, and the check's
+metadata says what to run next (`flights quarantine`, `flights accept`, a re-run). A day
+without drop files fails the run and changes nothing.
 """
 
 import json
@@ -14,7 +21,7 @@ import psycopg
 
 from pipelines.assets.partitions import DAILY
 from pipelines.assets.resources import FlightStore, LandingZone
-from pipelines.ingest import PartitionReport, ingest_partition
+from pipelines.ingest import NoDrops, PartitionReport, ingest_partition
 from pipelines.quality.schema import POSITION_SCHEMA
 from pipelines.warehouse.ingest_checks import duplicate_keys
 
@@ -34,23 +41,37 @@ COLUMN_SCHEMA = dg.TableSchema(
     ]
 )
 
+# Not `blocking` in Dagster's sense: the load itself holds a failing day before anything is
+# published, and then materializes nothing, so nothing downstream runs.
 CHECKS = [
     dg.AssetCheckSpec(
         "rows_reconcile",
         asset="flight_data",
-        blocking=True,
+        partitions_def=DAILY,
         description="Rows read = rows stored + rows quarantined + exact "
-        "duplicates, for the partition just written.",
+        "duplicates, for the partition just written. A failing day is held, not published.",
     ),
     dg.AssetCheckSpec(
         "reject_rate",
         asset="flight_data",
-        blocking=True,
+        partitions_def=DAILY,
         description="Share of quarantined rows stays under the configured "
-        "threshold (FLIGHTS_MAX_REJECT_RATE); above it downstream "
-        "aggregates wait for an operator.",
+        "threshold (FLIGHTS_MAX_REJECT_RATE); above it the day is held, unpublished, until "
+        "an operator accepts it (`flights accept DAY`) or re-runs it.",
     ),
 ]
+
+
+def next_commands(day: date, *, held: bool) -> dict[str, dg.MetadataValue]:
+    """What the operator runs next for this day, as metadata beside its results."""
+    commands = {"review_rejects": f"flights quarantine --day {day}"}
+    if held:
+        commands |= {
+            "publish_as_is": f"flights accept {day}",
+            "discard_held_rows": f"flights reject {day}",
+            "rerun_with_threshold": f"FLIGHTS_MAX_REJECT_RATE=0.5 flights ingest --from {day}",
+        }
+    return {name: dg.MetadataValue.text(command) for name, command in commands.items()}
 
 
 def _reasons_table(report: PartitionReport) -> str:
@@ -76,6 +97,7 @@ def _points_per_hour(report: PartitionReport) -> str:
         dg.AssetSpec(
             "flight_data",
             group_name="flights",
+            skippable=True,  # a held day publishes nothing
             kinds={"timescaledb"},
             description="Position reports (hypertable, one-day chunks): one row per flight "
             "and instant, altitude in feet and speed in knots.",
@@ -90,6 +112,7 @@ def _points_per_hour(report: PartitionReport) -> str:
             kinds={"timescaledb"},
             description="One row per flight: airline, flight number, airports, "
             "aircraft address and callsign; later drops fill gaps.",
+            skippable=True,
         ),
     ],
     check_specs=CHECKS,
@@ -100,22 +123,30 @@ def _points_per_hour(report: PartitionReport) -> str:
 def ingest_drops(
     context: dg.AssetExecutionContext, flight_store: FlightStore, landing: LandingZone
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Decode, validate and store every drop of the partition's day, atomically."""
+    """Decode, validate and store every drop of the partition's day, atomically; hold it
+    instead when a check fails."""
     day = date.fromisoformat(context.partition_key)
     try:
         report = ingest_partition(
             flight_store.database_url,
             day,
             landing.path,
-            progress=lambda done, rows: context.log.debug(f"{rows} rows read, {done} bytes"),
+            progress=lambda done, total, rows: context.log.debug(
+                f"{rows:,} rows read, {done:,} of {total:,} bytes"
+            ),
+            max_reject_rate=landing.max_reject_rate,
         )
+    except NoDrops as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from None
     except psycopg.OperationalError as exc:
         # The transaction rolled back, so trying again is safe; a broken server is retried
         # a few times with backoff before the run fails.
         raise dg.RetryRequested(max_retries=3, seconds_to_wait=5) from exc
+    outcome = f"HELD ({report.held.describe()})" if report.held else "published"
     context.log.info(
-        f"{day}: {report.files} files, {report.rows_read} read, {report.rows_stored} stored, "
-        f"{report.rows_quarantined} quarantined, {report.duplicates} duplicates"
+        f"{day} {outcome}: {report.files:,} files, {report.rows_read:,} read, "
+        f"{report.rows_stored:,} stored, {report.rows_quarantined:,} quarantined, "
+        f"{report.duplicates:,} duplicates"
     )
     counts = {
         "files": report.files,
@@ -124,37 +155,51 @@ def ingest_drops(
         "rows_quarantined": report.rows_quarantined,
         "duplicates": report.duplicates,
     }
-    yield dg.MaterializeResult(
-        asset_key="flight_data",
-        metadata={
-            **counts,
-            "flights": report.flights,
-            "seconds": round(report.seconds, 3),
-            "rows_per_second": round(report.rows_per_second),
-            "first_point": str(report.min_timestamp),
-            "last_point": str(report.max_timestamp),
-            "reject_reasons": dg.MetadataValue.md(_reasons_table(report)),
-            "points_per_hour": dg.MetadataValue.md(_points_per_hour(report)),
-            "dagster/row_count": report.rows_stored,
-            "dagster/column_schema": COLUMN_SCHEMA,
-        },
-    )
-    yield dg.MaterializeResult(asset_key="flight_metadata", metadata={"flights": report.flights})
+    held = report.held is not None
+    follow_up = next_commands(day, held=held)
+    if not held:
+        yield dg.MaterializeResult(
+            asset_key="flight_data",
+            metadata={
+                **counts,
+                "flights": report.flights,
+                "seconds": round(report.seconds, 3),
+                "rows_per_second": round(report.rows_per_second),
+                "first_point": str(report.min_timestamp),
+                "last_point": str(report.max_timestamp),
+                "reject_reasons": dg.MetadataValue.md(_reasons_table(report)),
+                "points_per_hour": dg.MetadataValue.md(_points_per_hour(report)),
+                "dagster/row_count": report.rows_stored,
+                "dagster/column_schema": COLUMN_SCHEMA,
+                **follow_up,
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key="flight_metadata", metadata={"flights": report.flights}
+        )
+    else:
+        context.log.warning(
+            f"{day} is held: nothing was published. Review `flights quarantine --day {day}`, "
+            f"then `flights accept {day}` or `flights reject {day}`."
+        )
+    state = {"state": dg.MetadataValue.text("held" if held else "published"), **follow_up}
     yield dg.AssetCheckResult(
         check_name="rows_reconcile",
         asset_key="flight_data",
         passed=report.reconciles,
-        metadata={**counts, "equation": "read = stored + quarantined + duplicates"},
+        metadata={**counts, "equation": "read = stored + quarantined + duplicates", **state},
     )
     yield dg.AssetCheckResult(
         check_name="reject_rate",
         asset_key="flight_data",
         passed=report.reject_rate <= landing.max_reject_rate,
         severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{day} held: {report.held.describe()}" if report.held else None,
         metadata={
             "reject_rate": round(report.reject_rate, 6),
             "threshold": landing.max_reject_rate,
             "reasons": json.dumps(dict(report.reject_reasons.most_common(10))),
+            **state,
         },
     )
 

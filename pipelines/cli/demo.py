@@ -64,7 +64,7 @@ def ingest_days(url: str, landing: Path, console: Console) -> list[DayOutcome]:
     files = {d: discover_drops(landing, d) for d in days}
     loaded = _loaded_fingerprints(url)
     todo = [d for d in days if loaded.get(d) != partition_fingerprint(files[d])]
-    results = {day: ok for day, ok, _ in run_ingest(todo, console)} if todo else {}
+    results = {day: status == "ok" for day, status, _ in run_ingest(todo, console)} if todo else {}
     return [
         DayOutcome(
             d,

@@ -12,6 +12,7 @@ from pipelines import localdb, settings
 from pipelines.cli.api import get, serve
 from pipelines.cli.clean import clean_command
 from pipelines.cli.ingest import ingest
+from pipelines.cli.review import accept_command, quarantine_command, reject_command
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import MigrationError, migrate
 
@@ -117,6 +118,9 @@ cli.add_command(ingest)
 cli.add_command(clean_command)
 cli.add_command(serve)
 cli.add_command(get)
+cli.add_command(accept_command)
+cli.add_command(reject_command)
+cli.add_command(quarantine_command)
 
 
 def main() -> None:
