@@ -178,7 +178,7 @@ def ingest_drops(
             asset_key="flight_metadata", metadata={"flights": report.flights}
         )
     else:
-        context.log.warning(
+        context.log.info(  # the CLI says it once, in its own words
             f"{day} is held: nothing was published. Review `flights quarantine --day {day}`, "
             f"then `flights accept {day}` or `flights reject {day}`."
         )

@@ -28,6 +28,7 @@ class AcceptConfig(dg.Config):
     description="Publish a held day's rows (see `flights quarantine --day DAY` first) and "
     "refresh its aggregates.",
     pool="flight_store_writes",
+    out={},  # it records asset materializations, and passes nothing on
 )
 def accept_held_rows(
     context: dg.OpExecutionContext, config: AcceptConfig, flight_store: FlightStore

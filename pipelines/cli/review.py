@@ -64,8 +64,8 @@ def accept_command(day: datetime, by: str | None) -> None:
         )
     if not result.success:
         raise click.ClickException(
-            f"accepting {day:%Y-%m-%d} failed and changed nothing; see run {result.run_id} in "
-            "the Dagster UI (`flights ui`)"
+            f"accepting {day:%Y-%m-%d} failed; see run {result.run_id} in the Dagster UI "
+            "(`flights ui`), and `flights quarantine --day` for the day's state"
         )
     with connect(settings.database_url()) as conn:
         held = held_load(conn, day.date())
