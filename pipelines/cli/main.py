@@ -89,6 +89,10 @@ def migrate_command() -> None:
 def ui(port: int) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's instance."""
     settings.export_defaults()
+    # Dagster would print pages of tracebacks for a database it cannot reach: say it once.
+    for url in (settings.database_url(), settings.dagster_database_url()):
+        with connect(url, connect_timeout=10):
+            pass
     command = [
         sys.executable,
         "-m",
@@ -137,5 +141,7 @@ def main() -> None:
         line = message[0] if message else type(exc).__name__
         if isinstance(exc, psycopg.OperationalError) and "refused" in line:
             line += " (is the database up? `flights db up` starts the local one)"
+        if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedFunction):
+            line = f"the flight store has no schema yet ({line}); run `flights migrate` first"
         click.echo(f"error: {line}", err=True)
         sys.exit(1)
