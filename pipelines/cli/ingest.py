@@ -34,6 +34,9 @@ SUMMARY_FIELDS = ("files", "rows_read", "rows_stored", "rows_quarantined", "dupl
 
 # Dagster's per-event debug lines would bury the summary; the UI keeps the full log.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Runs started in-process carry no code location; the UI lists a job's runs (its page, the
+# overview timeline) by this label, `<repository>@<location>` as workspace.yaml names it.
+IN_UI = {".dagster/repository": "__repository__@pipelines"}
 
 
 class IngestFailed(click.ClickException):
@@ -124,6 +127,7 @@ def run_ingest(days: list[date], console: Console) -> list[tuple[date, str, dict
                     instance=instance,
                     raise_on_error=False,
                     run_config=QUIET,
+                    tags=IN_UI,
                 )
             finally:
                 progress_watcher.reset(token)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines import settings
+from pipelines.cli.ingest import IN_UI
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.quarantine_reads import (
     QuarantineFilter,
@@ -55,6 +56,7 @@ def accept_command(day: datetime, by: str | None) -> None:
         result = defs.resolve_job_def("accept_held_day").execute_in_process(
             instance=instance,
             raise_on_error=False,
+            tags=IN_UI,
             run_config={
                 "ops": {
                     "accept_held_rows": {"config": {"day": f"{day:%Y-%m-%d}", "accepted_by": who}}
