@@ -3,28 +3,40 @@ a day without drops changes nothing; the published state of a day survives a fai
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
+import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from google.protobuf.timestamp_pb2 import Timestamp
 
+from pipelines.definitions import defs
 from pipelines.ingest import NoDrops, ingest_partition
 from pipelines.proto import flight_pb2 as pb
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.review import ReviewError, accept, reject
 from tests.api import serving, stub_for
+from tests.conftest import DATA, ROOT
 from tests.drops_factory import message, write_jsonl, write_pb
+from tests.test_drills import _dagster_home
 
 DAY = date(2024, 3, 1)
 FLIGHTS = str(Path(sys.executable).with_name("flights"))
+WORKSPACE = ROOT / "workspace.yaml"
 BAD = {"flight_id": "bad01", "latitude": 500, "longitude": 0, "timestamp": "2024-03-01T00:00:00Z"}
 
 
@@ -234,11 +246,15 @@ def _visible(url: str, flight_id: str) -> tuple[int, list[str], int]:
         try:
             points = len(stub.GetFlightData(pb.FlightDataRequest(flight_id=flight_id)).data)
         except grpc.RpcError as exc:
-            assert exc.code() == grpc.StatusCode.NOT_FOUND
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
             points = 0
         listed = stub.ListFlights(pb.ListFlightsRequest(start_time=start, end_time=end))
     with connect(url) as conn:
-        row = conn.execute("SELECT coalesce(sum(points), 0) FROM flight_minutes").fetchone()
+        row = conn.execute(
+            "SELECT coalesce(sum(points), 0) FROM flight_minutes "
+            "WHERE bucket >= '2024-03-01' AND bucket < '2024-03-02'"
+        ).fetchone()
     assert row is not None
     return points, [f.flight_id for f in listed.flights], int(row[0])
 
@@ -285,3 +301,144 @@ def test_the_cli_refuses_a_day_without_drops_in_one_line(
         f"Error: no drops for 2024-03-01: {wrong}/2024-03-01 does not exist; nothing was changed"
     ]
     assert published(apache_url) == before
+
+
+@pytest.mark.apache
+def test_flights_quarantine_lists_rejects_with_the_numbers_of_the_check(
+    apache_url: str, flights_env: Path
+) -> None:
+    landing = flights_env / "landing"
+    write_day(landing, good=10, bad=5)
+    folder = landing / DAY.isoformat()
+    write_jsonl(folder / "junk.jsonl", ["not json", '{"flight_id": "x1"}'])
+    report = ingest_partition(apache_url, DAY, landing)
+    assert report.held is not None
+    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url}
+    listed = subprocess.run(
+        [FLIGHTS, "quarantine", "--day", "2024-03-01"],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        check=True,
+    )
+    lines = listed.stdout.splitlines()
+    # The per-day summary holds the same kinds and counts as the check's reject_reasons.
+    for kind, n in report.reject_reasons.items():
+        assert any(kind in line and line.rstrip(" │").endswith(f" {n}") for line in lines), (
+            kind,
+            listed.stdout,
+        )
+    assert f"7 of {report.rows_quarantined} rejected rows" in listed.stdout
+    assert "2024-03-01/bad.jsonl" in listed.stdout and "held" in listed.stdout
+    as_csv = subprocess.run(
+        [FLIGHTS, "quarantine", "--csv", "--reason", "latitude", "--file", "bad.jsonl"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert len(rows) == 5
+    assert {(r["state"], r["file"], r["line"]) for r in rows} == {
+        ("held", "2024-03-01/bad.jsonl", str(n)) for n in range(1, 6)
+    }
+    assert all(json.loads(r["raw_record"])["latitude"] == 500 for r in rows)
+    limited = subprocess.run(
+        [FLIGHTS, "quarantine", "--limit", "2", "--csv"], capture_output=True, text=True, env=env
+    )
+    assert len(list(csv.DictReader(io.StringIO(limited.stdout)))) == 2
+
+
+@pytest.mark.apache
+def test_a_backfill_under_the_daemon_holds_the_failing_day_until_accepted_in_dagster(
+    apache_url: str,
+    dagster_storage_url: str,
+    flights_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
+    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(flights_env / "home")))
+    monkeypatch.setenv("FLIGHTS_DATABASE_URL", apache_url)
+    landing = flights_env / "landing"
+    shutil.copytree(DATA / "drops" / "2024-01-02", landing / "2024-01-02")
+    write_day(landing, good=10, bad=5)
+    env = {**os.environ}
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(WORKSPACE)],
+        env=env,
+        cwd=WORKSPACE.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        backfill = subprocess.run(
+            [
+                *(sys.executable, "-m", "dagster", "job", "backfill", "-w", str(WORKSPACE)),
+                *("-j", "ingest_job", "--partitions", "2024-01-02,2024-03-01", "--noprompt"),
+            ],
+            env=env,
+            cwd=WORKSPACE.parent,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert backfill.returncode == 0, backfill.stdout[-2000:] + backfill.stderr[-2000:]
+        deadline = time.monotonic() + 420
+        with dg.DagsterInstance.get() as instance:
+            while time.monotonic() < deadline:
+                runs = instance.get_runs()
+                if len(runs) >= 2 and all(r.is_finished for r in runs):
+                    break
+                time.sleep(1)
+            runs = instance.get_runs()
+            outcomes = sorted(
+                (r.job_name, r.tags["dagster/partition"], r.status.value) for r in runs
+            )
+            assert outcomes == [
+                ("ingest_job", "2024-01-02", "SUCCESS"),
+                ("ingest_job", "2024-03-01", "SUCCESS"),  # it did its job: held the day
+            ]
+            evaluations = [
+                event.dagster_event.asset_check_evaluation_data
+                for r in runs
+                for event in instance.all_logs(
+                    r.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+                )
+                if event.dagster_event is not None
+            ]
+            by_day = {(c.partition, c.check_name): c.passed for c in evaluations}
+            assert by_day[("2024-03-01", "reject_rate")] is False
+            assert by_day[("2024-01-02", "reject_rate")] is True
+            held_run = next(r for r in runs if r.tags["dagster/partition"] == "2024-03-01")
+            steps = {
+                s.step_key: s.status.value for s in instance.get_run_step_stats(held_run.run_id)
+            }
+            assert steps["ingest_drops"] == "SUCCESS"
+            assert "flight_aggregates" not in steps or steps["flight_aggregates"] == "SKIPPED"
+            assert _visible(apache_url, "abc123") == (0, [], 0)
+            accepted = defs.resolve_job_def("accept_held_day").execute_in_process(
+                instance=instance,
+                run_config={
+                    "ops": {
+                        "accept_held_rows": {
+                            "config": {"day": "2024-03-01", "accepted_by": "ops-dana"}
+                        }
+                    }
+                },
+            )
+            assert accepted.success
+            assert {
+                e.asset_key.to_user_string(): e.partition
+                for e in accepted.get_asset_materialization_events()
+            } == {
+                "flight_data": "2024-03-01",
+                "flight_metadata": "2024-03-01",
+                "flight_aggregates": "2024-03-01",
+            }
+        assert _visible(apache_url, "abc123") == (10, ["abc123"], 10)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        daemon.wait(timeout=60)
+        with contextlib.suppress(ProcessLookupError):  # a code server the daemon left behind
+            os.killpg(daemon.pid, signal.SIGKILL)
