@@ -234,3 +234,28 @@ def test_a_run_killed_during_its_write_leaves_nothing_and_the_rerun_completes(
     report = ingest_partition(apache_url, date(2024, 3, 1), landing)
     assert report.rows_stored == 240_000 and report.reconciles
     shutil.rmtree(landing)
+
+
+def test_progress_reaches_the_cli_with_bytes_rows_and_totals(
+    apache_url: str, tmp_path: Path
+) -> None:
+    from pipelines.ingest import progress_watcher
+
+    day = tmp_path / "2024-03-01"
+    write_pb(day / "a.pb", synthetic_day(2_500, flights=50))
+    write_jsonl(day / "b.jsonl", [{"flight_id": "x", "latitude": 1}] * 3)
+    seen: list[tuple[int, int, int]] = []
+    token = progress_watcher.set(lambda done, total, rows: seen.append((done, total, rows)))
+    try:
+        report = ingest_partition(
+            apache_url, date(2024, 3, 1), tmp_path, batch_rows=500, max_reject_rate=1.0
+        )
+    finally:
+        progress_watcher.reset(token)
+    total = report.bytes
+    assert {t for _, t, _ in seen} == {total}
+    assert seen[-1] == (total, total, report.rows_read)
+    assert [s[0] for s in seen] == sorted(s[0] for s in seen)  # bytes only grow
+    assert [s[2] for s in seen] == sorted(s[2] for s in seen)
+    inside = [done for done, _, rows in seen if 0 < done < (day / "a.pb").stat().st_size]
+    assert len(inside) >= 3  # within a file, not only at its end
