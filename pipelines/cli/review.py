@@ -27,7 +27,7 @@ from pipelines.warehouse.review import (
     require_held,
 )
 
-EXCERPT = 60  # characters of a raw record shown in the table (--csv gives it whole)
+EXCERPT = 36  # characters of a raw record shown in the table (--csv gives it whole)
 
 DAY = click.DateTime(["%Y-%m-%d"])
 
@@ -118,7 +118,7 @@ def quarantine_command(
                 [r.day, state, r.source_file, r.line, r.byte_offset, r.reason, r.raw_record]
             )
         return
-    console = Console(width=max(Console().width, 140))
+    console = Console(width=max(Console().width, 160))  # rows stay one line when piped
     summary_table = Table(title="rejects by day and reason")
     for name in ("day", "state", "reason", "rows"):
         summary_table.add_column(name, justify="right" if name == "rows" else "left")
@@ -128,10 +128,14 @@ def quarantine_command(
     console.print(summary_table)
     total = sum(sum(c.values()) for c in summary.values())
     rows_table = Table(title=f"{len(rows):,} of {total:,} rejected rows")
-    for name in ("day", "state", "file", "line", "offset", "reason", "raw"):
-        rows_table.add_column(name, overflow="fold")
+    for name in ("day", "state", "file"):
+        rows_table.add_column(name, no_wrap=True)
+    rows_table.add_column("line", justify="right", no_wrap=True)
+    rows_table.add_column("offset", justify="right", no_wrap=True)
+    rows_table.add_column("reason", overflow="fold", min_width=40)
+    rows_table.add_column("raw", no_wrap=True, overflow="ellipsis", max_width=EXCERPT)
     for r in rows:
-        raw = (r.raw_record or "")[:EXCERPT] + ("..." if len(r.raw_record or "") > EXCERPT else "")
+        raw = (r.raw_record or "").replace("\n", " ")
         rows_table.add_row(
             str(r.day),
             "held" if r.held else "published",
