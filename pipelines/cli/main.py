@@ -93,6 +93,9 @@ def ui(port: int) -> None:
     for url in (settings.database_url(), settings.dagster_database_url()):
         with connect(url, connect_timeout=10):
             pass
+    # `dagster dev` calls itself superseded (by `dg dev`) on every start; not the operator's
+    # concern. Its child processes inherit the filter.
+    os.environ["PYTHONWARNINGS"] = "ignore:Function `dev_command` is superseded"
     command = [
         sys.executable,
         "-m",
