@@ -5,14 +5,15 @@ demo:
 	bash scripts/setup.sh
 	.venv/bin/flights demo
 
-test:
-	bash scripts/setup.sh --with-test-server
-	.venv/bin/ruff check pipelines tests bench
+test: lint
 	.venv/bin/python -m pytest
 
+# Lint, format and types (mypy: strict on pipelines/, configured in pyproject.toml).
 lint:
+	bash scripts/setup.sh --with-test-server
 	.venv/bin/ruff check pipelines tests bench
 	.venv/bin/ruff format --check pipelines tests bench
+	.venv/bin/mypy pipelines
 
 bench:
 	.venv/bin/python bench/ingest.py

@@ -74,7 +74,7 @@ def measure(rows: int) -> dict[str, float]:
             loaded = load_day(conn, DAY, rows)
             load_day(conn, DAY + timedelta(days=1), 10_000)
             conn.execute(LEDGER, {"day": DAY})
-            window = partition_window(conn, DAY, timedelta(hours=1))
+            window = partition_window(conn, DAY)
             assert window is not None
             refreshed = refresh_aggregates(conn, window.start, window.end).seconds
 

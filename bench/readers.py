@@ -31,7 +31,7 @@ from pipelines.drops.stream import GZIP_MAGIC
 from pipelines.proto.flight_pb2 import FlightData
 from tests.drops_factory import framed
 
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "opensky" / "2021-10-07"
+DATA = Path(__file__).resolve().parent.parent / "samples" / "opensky" / "2021-10-07"
 Reader = Callable[[BinaryIO, str, int], Iterator[DropBatch]]
 
 

@@ -16,7 +16,7 @@ from concurrent import futures
 import grpc
 import psycopg
 
-# The seed's query; bench/api.py also times it bare, through psycopg, as the limit.
+# The seed's query.
 SEED_QUERY = """
     SELECT d.flight_id, d.latitude, d.longitude, d.altitude, d.airspeed, d."timestamp",
            m.airline, m.flight_number, m.departure_airport, m.arrival_airport

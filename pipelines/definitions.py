@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines import settings
 from pipelines.assets import aggregates, cleaner, ingest, landing_sensor, review
 from pipelines.assets.resources import FlightStore, LandingZone
 
@@ -20,12 +19,6 @@ DOMAINS: list[dg.Definitions] = [
 
 defs = dg.Definitions.merge(
     *DOMAINS,
-    dg.Definitions(
-        resources={
-            "flight_store": FlightStore(database_url=dg.EnvVar("FLIGHTS_DATABASE_URL")),
-            "landing": LandingZone(
-                root=dg.EnvVar("FLIGHTS_LANDING_ROOT"), max_reject_rate=settings.max_reject_rate()
-            ),
-        },
-    ),
+    # Unset fields take the settings' values when a run starts (see resources.py).
+    dg.Definitions(resources={"flight_store": FlightStore(), "landing": LandingZone()}),
 )

@@ -12,18 +12,21 @@ from collections import Counter
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 
 from pipelines.drops import discover_drops, read_drop
-from pipelines.drops.batches import DEFAULT_BATCH_ROWS, DropBatch, Rejected
+from pipelines.drops.batches import DEFAULT_BATCH_ROWS, DropBatch
 from pipelines.drops.files import DropFile, day_folder, partition_fingerprint
 from pipelines.flights.aircraft_state import day_identifier
 from pipelines.flights.identity import FlightIdentifier, needs_flight_ids
+from pipelines.flights.records import Rejected
 from pipelines.quality.duplicates import CONTENT_COLUMNS, PartitionKeys, superseded_reason
 from pipelines.quality.validate import validate_batch
+from pipelines.warehouse.aggregates import Window
+from pipelines.warehouse.columnstore import recompress_window
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.partition_load import FailedCheck, LoadCounts, PartitionLoad
 
@@ -169,6 +172,7 @@ def ingest_partition(
     def report_progress(done: int, rows: int) -> None:
         for watcher in watchers:
             watcher(done, total_bytes, rows)
+
     fingerprint = partition_fingerprint(files)
     keys = PartitionKeys()
     reasons: Counter[str] = Counter()
@@ -213,6 +217,14 @@ def ingest_partition(
             counts = load.finish(
                 files=len(files), rows_read=rows_read, fingerprint=fingerprint, failed=failed
             )
+        if failed is None and counts.min_timestamp is not None and counts.max_timestamp is not None:
+            # A compressed day this load wrote into is left compressed again (a held day wrote
+            # only its held tables).
+            with conn.transaction():
+                recompress_window(
+                    conn,
+                    Window(counts.min_timestamp, counts.max_timestamp + timedelta(microseconds=1)),
+                )
     return PartitionReport(
         day=day,
         files=len(files),

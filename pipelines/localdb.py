@@ -19,7 +19,6 @@ from psycopg import sql
 
 from pipelines import settings
 
-PG_BIN = Path(os.environ.get("FLIGHTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
 INSTALL_SCRIPT = settings.PROJECT_ROOT / "scripts" / "install-timescaledb.sh"
 DATABASES = ("flights", "dagster")
 
@@ -85,11 +84,16 @@ def _ensure_timescaledb() -> None:
         raise LocalDatabaseError(result.stderr.strip() or "building TimescaleDB failed")
 
 
+def _tool(name: str) -> str:
+    """A PostgreSQL 15 server binary (FLIGHTS_PG_BIN)."""
+    return str(settings.pg_bin() / name)
+
+
 def _pg_sharedir() -> Path:
-    pg_config = PG_BIN / "pg_config"
+    pg_config = Path(_tool("pg_config"))
     if not pg_config.exists():
         raise LocalDatabaseError(
-            f"PostgreSQL 15 server binaries not found in {PG_BIN}; install postgresql-15 "
+            f"PostgreSQL 15 server binaries not found in {pg_config.parent}; install postgresql-15 "
             "(or set FLIGHTS_PG_BIN), or set FLIGHTS_DATABASE_URL to an existing TimescaleDB"
         )
     out = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True)
@@ -115,7 +119,7 @@ def _initdb(data_dir: Path, run_dir: Path) -> None:
     data_dir.chmod(0o700)
     _run(
         [
-            str(PG_BIN / "initdb"),
+            _tool("initdb"),
             "-D",
             str(data_dir),
             "-U",
@@ -138,8 +142,7 @@ def status() -> LocalStatus:
     running = False
     if initialised:
         running = (
-            _run([str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "status"], check=False).returncode
-            == 0
+            _run([_tool("pg_ctl"), "-D", str(data_dir), "status"], check=False).returncode == 0
         )
     return LocalStatus(running, initialised, data_dir, settings.local_database_url())
 
@@ -159,7 +162,7 @@ def up() -> LocalStatus:
             shutil.chown(log, user, user)
         _run(
             [
-                str(PG_BIN / "pg_ctl"),
+                _tool("pg_ctl"),
                 "-D",
                 str(data_dir),
                 "-l",
@@ -187,5 +190,5 @@ def _create_databases() -> None:
 def down() -> LocalStatus:
     data_dir, _, _ = _paths()
     if status().running:
-        _run([str(PG_BIN / "pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"])
+        _run([_tool("pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"])
     return status()

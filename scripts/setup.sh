@@ -10,7 +10,10 @@ export UV_PYTHON_DOWNLOADS=never
 if ! python3 -m uv --version >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check uv
 fi
-python3 -m uv sync --locked --quiet
+# Bytecode compiled once here: every `flights` call would otherwise compile Dagster's
+# modules again wherever the interpreter may not write its caches (PYTHONDONTWRITEBYTECODE),
+# several seconds per call.
+python3 -m uv sync --locked --quiet --compile-bytecode
 
 if [ "${1:-}" = "--with-test-server" ]; then
     if [ ! -d node_modules/@electric-sql/pglite ] || [ package-lock.json -nt node_modules ]; then

@@ -7,13 +7,20 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipelines.assets.aggregates import CHECK, flight_aggregates
 from pipelines.assets.ingest import ingest_drops
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.definitions import defs
 from pipelines.ingest import ingest_partition
-from pipelines.warehouse.aggregates import Window, partition_window, refresh_aggregates
+from pipelines.warehouse.aggregates import (
+    Window,
+    partition_window,
+    refresh_aggregates,
+    utc_midnight,
+)
 from pipelines.warehouse.connection import connect
 from tests.conftest import DATA
 from tests.drops_factory import write_jsonl
@@ -101,7 +108,7 @@ def ingest_real(url: str) -> None:
 
 def refresh_partition(url: str, day: date) -> None:
     with connect(url, autocommit=True) as conn:
-        window = partition_window(conn, day, timedelta(hours=1))
+        window = partition_window(conn, day)
         assert window is not None
         refresh_aggregates(conn, window.start, window.end)
 
@@ -220,6 +227,70 @@ def test_a_late_drop_for_an_old_day_refreshes_that_days_aggregates(
     assert days == [("3376ab31", 305), ("3376ff01", 40)]
     assert traffic == (1,)
     assert_aggregates_match_raw(db_url)
+
+
+def drop_spanning(landing: Path, day: date, first_day: date, last_day: date) -> None:
+    """Partition `day`'s drop: points from its first to its last second, and one point on
+    each other day from first_day to last_day (late points, a flight across midnight)."""
+    instants = [utc_midnight(day) + timedelta(seconds=s) for s in (10, 43_200, 86_390)]
+    instants += [
+        utc_midnight(first_day + timedelta(days=k)) + timedelta(hours=12)
+        for k in range((last_day - first_day).days + 1)
+        if first_day + timedelta(days=k) != day
+    ]
+    write_jsonl(
+        landing / day.isoformat() / "drop.jsonl",
+        [
+            {
+                "flight_id": "span01",
+                "latitude": 46.0,
+                "longitude": 7.0,
+                "altitude": 9000,
+                "airspeed": 300,
+                "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            for at in instants
+        ],
+    )
+
+
+@pytest.mark.apache
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    first=st.dates(date(2019, 1, 10), date(2023, 12, 1)),
+    spans=st.lists(st.tuples(st.integers(-2, 0), st.integers(0, 1)), min_size=1, max_size=3),
+)
+def test_a_backfill_refreshes_each_loaded_day_once_and_a_neighbour_only_for_its_points(
+    apache_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    first: date,
+    spans: list[tuple[int, int]],
+) -> None:
+    """Consecutive days each refresh their own day only; a neighbour is recomputed only by
+    the partition whose drop held points of it."""
+    landing = tmp_path_factory.mktemp("landing")
+    monkeypatch.setenv("FLIGHTS_DATABASE_URL", apache_url)
+    monkeypatch.setenv("FLIGHTS_LANDING_ROOT", str(landing))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path_factory.mktemp("dagster_home")))
+    days = [first + timedelta(days=i) for i in range(len(spans))]
+    for day, (back, ahead) in zip(days, spans, strict=True):
+        drop_spanning(landing, day, day + timedelta(days=back), day + timedelta(days=ahead))
+    job = defs.resolve_job_def("ingest_job")
+    refreshed: list[str] = []
+    with dg.DagsterInstance.ephemeral() as instance:
+        for day in days:
+            result = job.execute_in_process(partition_key=day.isoformat(), instance=instance)
+            assert result.success
+            (materialization,) = result.asset_materializations_for_node("flight_aggregates")
+            refreshed.append(materialization.metadata["refreshed_window"].value)
+    expected = [
+        str(Window.of_days(day + timedelta(days=back), day + timedelta(days=ahead + 1)))
+        for day, (back, ahead) in zip(days, spans, strict=True)
+    ]
+    assert refreshed == expected
 
 
 @pytest.mark.apache

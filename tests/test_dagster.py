@@ -55,7 +55,14 @@ def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
     assert meta["rows_stored"].value == 305
     assert meta["duplicates"].value == 305
     assert "dagster/column_schema" in meta
-    assert "| hour (UTC) | points |" in meta["points_per_hour"].value
+    hours = meta["points_per_hour"].value
+    assert [c.name for c in hours.schema.columns] == ["hour (UTC)", "points"]
+    assert sum(record.data["points"] for record in hours.records) == 305
+    assert [c.name for c in meta["dagster/column_schema"].schema.columns][:3] == [
+        "flight_id",
+        "timestamp",
+        "latitude",
+    ]
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {
         "rows_reconcile": True,

@@ -34,3 +34,12 @@ def test_demo_reports_and_a_second_run_changes_nothing(apache_url: str, flights_
     assert second.returncode == 0, second.stderr[-3000:]
     assert second.stdout.count("unchanged") == 4
     assert snapshot(apache_url) == before
+
+    # The demo leaves the instance configured for its landing zone: the UI, the daemon and the
+    # CLI started afterwards (without a landing root of their own) read the same drops.
+    assert "FLIGHTS_LANDING_ROOT" in out  # this test's own variable overrides, and it says so
+    env.pop("FLIGHTS_LANDING_ROOT")
+    config = subprocess.run([FLIGHTS, "config"], capture_output=True, text=True, env=env)
+    assert config.returncode == 0, config.stderr
+    [row] = [line for line in config.stdout.splitlines() if "FLIGHTS_LANDING_ROOT" in line]
+    assert str(flights_env / "local" / "demo-landing") in row and " file " in row

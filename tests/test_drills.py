@@ -327,6 +327,13 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
                     break
                 time.sleep(1)
             runs = instance.get_runs()
+            failures = [
+                f"{r.tags.get('dagster/partition', '')}: {event.message}"
+                for r in runs
+                if r.status.value != "SUCCESS"
+                for event in instance.all_logs(r.run_id)
+                if event.dagster_event is not None and event.dagster_event.is_failure
+            ]
         summary = sorted(
             (
                 r.job_name,
@@ -336,7 +343,7 @@ def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
             )
             for r in runs
         )
-        assert all(status == "SUCCESS" for _, _, status, _ in summary), summary
+        assert all(status == "SUCCESS" for _, _, status, _ in summary), (summary, failures)
         ingest_runs = [row for row in summary if row[0] == "ingest_job" and row[3]]
         assert len(ingest_runs) == 6, summary
     finally:

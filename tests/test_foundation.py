@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pipelines.warehouse import migrations
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import MigrationError, migrate
 
@@ -167,3 +168,19 @@ def test_cli_help_and_one_line_failures() -> None:
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1 and bad.stderr.startswith("error: ")
     assert "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("edition_name", ["apache", "timescale"])
+def test_every_migration_number_is_taken_once_per_edition(edition_name: str) -> None:
+    versions = [m.version for m in migrations.pending_for(edition_name, set())]
+    assert versions == sorted(set(versions))
+
+
+def test_two_migrations_with_one_number_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("006_first.sql", "006_second.sql"):
+        (tmp_path / name).write_text("SELECT 1;\n")
+    monkeypatch.setattr(migrations, "MIGRATIONS_DIR", tmp_path)
+    with pytest.raises(MigrationError, match="share number 006"):
+        migrations.pending_for("apache", set())

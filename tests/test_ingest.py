@@ -11,11 +11,16 @@ import time
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from grpc_tools import protoc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipelines.ingest import ingest_partition
+from pipelines.quality.duplicates import PartitionKeys
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.ingest_checks import key_constraint
 from tests.conftest import DATA
 from tests.drops_factory import message, synthetic_day, write_jsonl, write_pb
 
@@ -91,9 +96,7 @@ def test_duplicates_exact_and_conflicting_within_and_across_files(
     day = tmp_path / "2024-03-01"
     write_pb(day / "a.pb", [message(0), message(1), message(1), message(2, altitude=1)])
     write_pb(day / "b.pb", [message(2), message(3), message(0, altitude=5)])
-    report = ingest_partition(
-        db_url, date(2024, 3, 1), tmp_path, batch_rows=2, max_reject_rate=1.0
-    )
+    report = ingest_partition(db_url, date(2024, 3, 1), tmp_path, batch_rows=2, max_reject_rate=1.0)
     # 7 read: 4 keys stored; message(1) repeated exactly; message(2) in a.pb conflicts with
     # message(2) in b.pb (b wins); message(0) likewise.
     assert (report.rows_read, report.rows_stored, report.duplicates, report.rows_quarantined) == (
@@ -259,3 +262,46 @@ def test_progress_reaches_the_cli_with_bytes_rows_and_totals(
     assert [s[2] for s in seen] == sorted(s[2] for s in seen)
     inside = [done for done, _, rows in seen if 0 < done < (day / "a.pb").stat().st_size]
     assert len(inside) >= 3  # within a file, not only at its end
+
+
+def test_the_key_check_finds_the_enforced_primary_key_and_misses_it_when_gone(
+    db_url: str,
+) -> None:
+    with connect(db_url) as conn:
+        assert key_constraint(conn) == "flight_data_pkey"
+        conn.execute("ALTER TABLE flight_data DROP CONSTRAINT flight_data_pkey")
+        assert key_constraint(conn) is None
+        conn.execute('ALTER TABLE flight_data ADD UNIQUE ("timestamp", flight_id)')
+        assert key_constraint(conn) is not None
+
+
+class _SmallRuns(PartitionKeys):
+    RUN_KEYS = 5  # many runs from a few keys
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    batches=st.lists(
+        st.sets(st.tuples(st.sampled_from(["a1", "b2", "c3"]), st.integers(0, 30)), max_size=12),
+        max_size=10,
+    )
+)
+def test_keys_of_earlier_batches_are_found_in_every_sorted_run(
+    batches: list[set[tuple[str, int]]],
+) -> None:
+    keys, seen = _SmallRuns(), set()
+    for batch in batches:
+        rows = sorted(batch)
+        frame = pd.DataFrame(
+            {
+                "flight_id": [f for f, _ in rows],
+                "timestamp": pd.to_datetime([t for _, t in rows], unit="s", utc=True),
+            }
+        )
+        split = keys.split(frame, "drop.pb")
+        found = zip(
+            split.seen["flight_id"], split.seen["timestamp"].astype("int64") // 10**9, strict=True
+        )
+        assert list(found) == [row for row in rows if row in seen]
+        assert len(split.new) == sum(row not in seen for row in rows)
+        seen |= batch

@@ -487,11 +487,9 @@ def snapshot(url: str) -> dict[str, list]:
 
 @pytest.fixture
 def cli_env(apache_url: str, flights_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """`flights ingest` in-process on the test database. The command exports its defaults
-    into the environment; every variable it sets is restored afterwards."""
+    """`flights ingest` in-process on the test database, Dagster's storage left to its default
+    (the instance in DAGSTER_HOME)."""
     monkeypatch.setenv("FLIGHTS_DATABASE_URL", apache_url)
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", "unset")
-    monkeypatch.delenv("DAGSTER_POSTGRES_URL")
     return flights_env
 
 

@@ -62,8 +62,9 @@ def content(url: str) -> dict[str, list]:
     """The published values only (no row versions, ids or times): to compare two databases."""
     with connect(url) as conn:
         return {
-            "data": conn.execute("SELECT * FROM flight_data ORDER BY flight_id, timestamp")
-            .fetchall(),
+            "data": conn.execute(
+                "SELECT * FROM flight_data ORDER BY flight_id, timestamp"
+            ).fetchall(),
             "meta": conn.execute(
                 "SELECT flight_id, airline, flight_number, departure_airport, arrival_airport, "
                 "icao24, callsign FROM flight_metadata ORDER BY flight_id"

@@ -205,11 +205,6 @@ def test_policies_below_the_floor_or_inconsistent_are_refused(
     assert retention_settings.retention_policy().raw_days == 45
     with pytest.raises(RetentionError, match="below the floor of 30 days"):
         retention_settings.retention_policy(raw_days=14)
-    monkeypatch.setenv("FLIGHTS_AGGREGATE_REFRESH_MARGIN", "30 minutes")
-    assert retention_settings.refresh_margin().total_seconds() == 1800
-    monkeypatch.setenv("FLIGHTS_AGGREGATE_REFRESH_MARGIN", "soon")
-    with pytest.raises(ValueError, match="FLIGHTS_AGGREGATE_REFRESH_MARGIN"):
-        retention_settings.refresh_margin()
 
 
 def test_the_cleaner_job_reports_its_work_and_checks_the_horizon(

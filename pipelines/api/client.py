@@ -53,4 +53,7 @@ def get_track(
         request.end_time.CopyFrom(to_timestamp(end))
     with connection.channel() as channel:
         stub = flight_pb2_grpc.FlightDataServiceStub(channel)
-        return stub.GetFlightData(request, timeout=timeout, metadata=connection.metadata)
+        response: flight_pb2.FlightDataResponse = stub.GetFlightData(
+            request, timeout=timeout, metadata=connection.metadata
+        )
+        return response

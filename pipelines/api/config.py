@@ -1,8 +1,7 @@
-"""The API's configuration: environment variables, read when asked for (see docs/api.md)."""
+"""The API's configuration, from the settings (see docs/api.md), read when asked for."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -12,39 +11,20 @@ from pipelines import settings
 DEFAULT_PORT = 50051
 
 
-def _int(name: str, default: int, low: int, high: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be an integer from {low} to {high}, got {raw!r}")
-    return value
-
-
-def _path(name: str) -> Path | None:
-    raw = os.environ.get(name, "").strip()
-    return Path(raw) if raw else None
-
-
 def api_tokens() -> tuple[str, ...]:
     """FLIGHTS_API_TOKEN: the bearer token(s) calls must carry; comma-separated to rotate."""
-    raw = os.environ.get("FLIGHTS_API_TOKEN", "")
-    return tuple(t.strip() for t in raw.split(",") if t.strip())
+    return tuple(t.strip() for t in settings.load().api_token.split(",") if t.strip())
 
 
 def api_target() -> str:
     """Where `flights get` connects: FLIGHTS_API_TARGET, else the local server's port."""
-    target = os.environ.get("FLIGHTS_API_TARGET", "").strip()
-    return target or f"127.0.0.1:{_int('FLIGHTS_API_PORT', DEFAULT_PORT, 0, 65535)}"
+    configured = settings.load()
+    return configured.api_target or f"127.0.0.1:{configured.api_port}"
 
 
 def tls_ca() -> Path | None:
     """FLIGHTS_API_TLS_CA: the certificate (or CA) clients trust for a TLS server."""
-    return _path("FLIGHTS_API_TLS_CA")
+    return settings.load().api_tls_ca
 
 
 @dataclass(frozen=True)
@@ -76,27 +56,25 @@ class ApiConfig:
             raise ValueError("TLS needs both FLIGHTS_API_TLS_CERT and FLIGHTS_API_TLS_KEY")
 
     @classmethod
-    def from_env(cls) -> ApiConfig:
-        workers = _int("FLIGHTS_API_WORKERS", 8, 1, 1024)
+    def from_settings(cls) -> ApiConfig:
+        configured = settings.load()
         return cls(
             database_url=settings.database_url(),
-            host=os.environ.get("FLIGHTS_API_HOST", "").strip() or "127.0.0.1",
-            port=_int("FLIGHTS_API_PORT", DEFAULT_PORT, 0, 65535),
-            workers=workers,
+            host=configured.api_host,
+            port=configured.api_port,
+            workers=configured.api_workers,
             # A worker holds at most one connection at a time.
-            pool_size=_int("FLIGHTS_API_POOL_SIZE", workers, 1, 1024),
-            db_role=os.environ.get("FLIGHTS_API_DB_ROLE", "").strip() or None,
+            pool_size=configured.api_pool_size or configured.api_workers,
+            db_role=configured.api_db_role,
             tokens=api_tokens(),
-            tls_cert=_path("FLIGHTS_API_TLS_CERT"),
-            tls_key=_path("FLIGHTS_API_TLS_KEY"),
-            max_points=_int("FLIGHTS_API_MAX_POINTS", 20_000, 2, 1_000_000),
-            stream_page_size=_int("FLIGHTS_API_PAGE_SIZE", 5_000, 1, 1_000_000),
-            max_list_window=timedelta(days=_int("FLIGHTS_API_MAX_LIST_DAYS", 31, 1, 3660)),
-            query_timeout=float(_int("FLIGHTS_API_QUERY_TIMEOUT", 30, 1, 3600)),
-            grace=float(_int("FLIGHTS_API_GRACE", 10, 0, 3600)),
-            max_message_bytes=_int(
-                "FLIGHTS_API_MAX_MESSAGE_BYTES", 16 * 1024 * 1024, 1024 * 1024, 1024 * 1024 * 1024
-            ),
-            max_concurrent_rpcs=_int("FLIGHTS_API_MAX_CONCURRENT_RPCS", 256, 1, 100_000),
-            prepare=bool(_int("FLIGHTS_API_PREPARE", 1, 0, 1)),
+            tls_cert=configured.api_tls_cert,
+            tls_key=configured.api_tls_key,
+            max_points=configured.api_max_points,
+            stream_page_size=configured.api_page_size,
+            max_list_window=timedelta(days=configured.api_max_list_days),
+            query_timeout=float(configured.api_query_timeout),
+            grace=float(configured.api_grace),
+            max_message_bytes=configured.api_max_message_bytes,
+            max_concurrent_rpcs=configured.api_max_concurrent_rpcs,
+            prepare=configured.api_prepare,
         )

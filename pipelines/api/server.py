@@ -163,30 +163,26 @@ class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
             return self._track(reads, query, meta)
 
     def _track(self, reads: FlightReads, q: TrackQuery, meta: FlightMeta) -> Encoded:
-        """Raw points when they fit; else evenly spaced ones; the per-minute aggregate when the
-        window's raw points are gone (retention)."""
-        raw = reads.track(Source.RAW, q.flight_id, q.window, limit=q.limit + 1)
-        if 0 < len(raw) <= q.limit:
-            return encode_track(
-                raw, meta, resolution=flight_pb2.RESOLUTION_RAW, stored_points=len(raw)
+        """Raw points, all or evenly spaced, in one statement; the per-minute aggregate when
+        the window's raw points are gone (retention)."""
+        raw = reads.track_even(Source.RAW, q.flight_id, q.window, points=q.limit)
+        if raw.available:
+            resolution = (
+                flight_pb2.RESOLUTION_RAW
+                if raw.available <= q.limit
+                else flight_pb2.RESOLUTION_EVEN
             )
-        if len(raw) > q.limit:
-            _, reports = reads.count(Source.RAW, q.flight_id, q.window)
-            even = reads.track_even(Source.RAW, q.flight_id, q.window, points=q.limit)
-            return encode_track(
-                even, meta, resolution=flight_pb2.RESOLUTION_EVEN, stored_points=reports
-            )
-        minutes, reports = reads.count(Source.MINUTES, q.flight_id, q.window)
-        if minutes == 0:
+            return encode_track(raw.track, meta, resolution=resolution, stored_points=raw.reports)
+        minutes = reads.track_even(Source.MINUTES, q.flight_id, q.window, points=q.limit)
+        if not minutes.available:
             if not reads.known(q.flight_id):
                 raise Failure(grpc.StatusCode.NOT_FOUND, f"flight {q.flight_id!r} not found")
             return encode_track(Track.empty(), meta, resolution=flight_pb2.RESOLUTION_RAW)
-        if minutes <= q.limit:
-            track = reads.track(Source.MINUTES, q.flight_id, q.window, limit=q.limit)
-        else:
-            track = reads.track_even(Source.MINUTES, q.flight_id, q.window, points=q.limit)
         return encode_track(
-            track, meta, resolution=flight_pb2.RESOLUTION_MINUTE, stored_points=reports
+            minutes.track,
+            meta,
+            resolution=flight_pb2.RESOLUTION_MINUTE,
+            stored_points=minutes.reports,
         )
 
     @_rpc

@@ -41,7 +41,7 @@ _CLOCK = np.concatenate(
 
 
 def _tag(name: str, wire_type: int) -> int:
-    tag = _FIELDS[name].number << 3 | wire_type
+    tag: int = _FIELDS[name].number << 3 | wire_type
     assert tag < 0x80, "one-byte tags only"
     return tag
 
@@ -114,7 +114,7 @@ class _Pieces:
         self._used += other._used
 
     def sizes(self) -> np.ndarray:
-        return np.sum(self._used, axis=0)
+        return np.asarray(np.sum(self._used, axis=0))
 
     def join(self) -> bytes:
         """Every point's bytes in order: the blocks side by side, unused tails dropped."""
@@ -136,7 +136,7 @@ def _fixed(values: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _integers(values: np.ndarray) -> np.ndarray:
-    return np.nan_to_num(np.rint(values), nan=0.0).astype(np.int64)
+    return np.asarray(np.nan_to_num(np.rint(values), nan=0.0), dtype=np.int64)
 
 
 def _add_points(pieces: _Pieces, track: Track) -> None:

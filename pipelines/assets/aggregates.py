@@ -2,10 +2,11 @@
 
 When a day's points are stored (a flight_data partition materialized), an automation sensor
 materializes the same partition here: the aggregates are refreshed over the time range those
-points span (from the ingest's `partition_loads` record) widened by
-FLIGHTS_AGGREGATE_REFRESH_MARGIN, in whole UTC days, never below the raw retention horizon.
-A late drop for an old day therefore refreshes that day. The check in the same step compares
-the per-minute aggregate's point total with the raw count over the refreshed window.
+points span (from the ingest's `partition_loads` record), in whole UTC days, never below the
+raw retention horizon: each loaded day once, and a neighbouring day only when the drop held
+points of it (a late drop for an old day therefore refreshes that day). The check in the
+same step compares the per-minute aggregate's point total with the raw count over the
+refreshed window.
 """
 
 from datetime import date
@@ -66,11 +67,11 @@ def _window_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
 )
 def flight_aggregates(
     context: dg.AssetExecutionContext, flight_store: FlightStore
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult:  # type: ignore[type-arg]  # Dagster reads outputs off the bare class
     """flight_minutes, flight_days and traffic_hours over the window this partition wrote."""
     day = date.fromisoformat(context.partition_key)
     with flight_store.connection(autocommit=True) as conn:
-        window = partition_window(conn, day, retention_settings.refresh_margin())
+        window = partition_window(conn, day)
         if window is None:
             return dg.MaterializeResult(
                 metadata={"refreshed_window": dg.MetadataValue.text("none: no points stored")},

@@ -1,6 +1,7 @@
 """flight_retention: the daily cleaner, as a partitioned asset with its own job and schedule.
 
-Partition D enforces retention as of D (pipelines/warehouse/retention.py): raw points before
+Partition D enforces retention as of D (pipelines/warehouse/retention.py): on the licensed
+edition raw days before D - FLIGHTS_COMPRESS_AFTER_DAYS are compressed, raw points before
 D - FLIGHTS_RAW_RETENTION_DAYS are dropped after their aggregates are brought up to date,
 aggregates and quarantined rows past their own retention go, and landing folders are kept,
 archived or deleted per FLIGHTS_LANDING_RETENTION. Each materialization says what was removed.
@@ -41,7 +42,7 @@ def flight_retention(
     config: CleanerConfig,
     flight_store: FlightStore,
     landing: LandingZone,
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult[None]]:
     """Retention enforced as of this day: raw points past their horizon dropped, their
     aggregates kept (refreshed first), old aggregates, quarantine rows and landing folders
     pruned."""
@@ -104,6 +105,7 @@ def _metadata(report: CleanReport, landing: list[LandingAction]) -> dict[str, dg
         "raw_chunks_dropped": dg.MetadataValue.int(len(report.raw_chunks)),
         "raw_range_dropped": dg.MetadataValue.text(str(report.raw_range or "none")),
         "raw_bytes_dropped": dg.MetadataValue.int(report.raw_bytes),
+        "raw_chunks_compressed": dg.MetadataValue.int(len(report.compressed_chunks)),
         "aggregate_chunks_dropped": dg.MetadataValue.int(len(report.aggregate_chunks)),
         "quarantine_rows_deleted": dg.MetadataValue.int(report.quarantine_rows),
         "aggregate_windows_refreshed": dg.MetadataValue.text(

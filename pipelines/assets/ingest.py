@@ -13,33 +13,34 @@ without drop files fails the run and changes nothing.
 """
 
 import json
+import warnings
 from collections.abc import Iterator
 from datetime import date, timedelta
 
 import dagster as dg
 import psycopg
+from dagster_pandera import pandera_schema_to_dagster_type
 
 from pipelines.assets.partitions import DAILY
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.ingest import NoDrops, PartitionReport, ingest_partition
 from pipelines.quality.schema import POSITION_SCHEMA
-from pipelines.warehouse.ingest_checks import duplicate_keys
+from pipelines.warehouse.ingest_checks import key_constraint
 
 WRITE_POOL = "flight_store_writes"
 
-COLUMN_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn(
-            name,
-            str(column.dtype),
-            description=column.description or "",
-            constraints=dg.TableColumnConstraints(
-                nullable=column.nullable, other=[str(c) for c in column.checks]
-            ),
-        )
-        for name, column in POSITION_SCHEMA.columns.items()
-    ]
-)
+
+def _column_schema() -> dg.TableSchema:
+    """The Pandera schema as the UI's column schema, by dagster-pandera's conversion."""
+    with warnings.catch_warnings():
+        # dagster-pandera marks its converter beta; the schema it returns is plain metadata.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        metadata = pandera_schema_to_dagster_type(POSITION_SCHEMA).metadata["schema"]
+    assert isinstance(metadata, dg.TableSchemaMetadataValue)
+    return metadata.schema
+
+
+COLUMN_SCHEMA = _column_schema()
 
 # Not `blocking` in Dagster's sense: the load itself holds a failing day before anything is
 # published, and then materializes nothing, so nothing downstream runs.
@@ -74,22 +75,28 @@ def next_commands(day: date, *, held: bool) -> dict[str, dg.MetadataValue]:
     return {name: dg.MetadataValue.text(command) for name, command in commands.items()}
 
 
-def _reasons_table(report: PartitionReport) -> str:
-    if not report.reject_reasons:
-        return "No rows quarantined."
-    lines = ["| reason | rows |", "|---|---:|"]
-    lines += [f"| {reason} | {n} |" for reason, n in report.reject_reasons.most_common(20)]
-    return "\n".join(lines)
+def _reasons_table(report: PartitionReport) -> dg.TableMetadataValue:
+    return dg.MetadataValue.table(
+        [
+            dg.TableRecord({"reason": reason, "rows": n})
+            for reason, n in report.reject_reasons.most_common(20)
+        ],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn("reason", "string"), dg.TableColumn("rows", "int")]
+        ),
+    )
 
 
-def _points_per_hour(report: PartitionReport) -> str:
-    if not report.points_per_hour:
-        return "No points stored."
-    lines = ["| hour (UTC) | points |", "|---|---:|"]
-    lines += [
-        f"| {hour:%Y-%m-%d %H:00} | {n} |" for hour, n in sorted(report.points_per_hour.items())
-    ]
-    return "\n".join(lines)
+def _points_per_hour(report: PartitionReport) -> dg.TableMetadataValue:
+    return dg.MetadataValue.table(
+        [
+            dg.TableRecord({"hour (UTC)": f"{hour:%Y-%m-%d %H:00}", "points": n})
+            for hour, n in sorted(report.points_per_hour.items())
+        ],
+        schema=dg.TableSchema(
+            columns=[dg.TableColumn("hour (UTC)", "string"), dg.TableColumn("points", "int")]
+        ),
+    )
 
 
 @dg.multi_asset(
@@ -122,19 +129,19 @@ def _points_per_hour(report: PartitionReport) -> str:
 )
 def ingest_drops(
     context: dg.AssetExecutionContext, flight_store: FlightStore, landing: LandingZone
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
     """Decode, validate and store every drop of the partition's day, atomically; hold it
     instead when a check fails."""
     day = date.fromisoformat(context.partition_key)
     try:
         report = ingest_partition(
-            flight_store.database_url,
+            flight_store.url,
             day,
             landing.path,
             progress=lambda done, total, rows: context.log.debug(
                 f"{rows:,} rows read, {done:,} of {total:,} bytes"
             ),
-            max_reject_rate=landing.max_reject_rate,
+            max_reject_rate=landing.reject_threshold,
         )
     except NoDrops as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
@@ -167,8 +174,8 @@ def ingest_drops(
                 "rows_per_second": round(report.rows_per_second),
                 "first_point": str(report.min_timestamp),
                 "last_point": str(report.max_timestamp),
-                "reject_reasons": dg.MetadataValue.md(_reasons_table(report)),
-                "points_per_hour": dg.MetadataValue.md(_points_per_hour(report)),
+                "reject_reasons": _reasons_table(report),
+                "points_per_hour": _points_per_hour(report),
                 "dagster/row_count": report.rows_stored,
                 "dagster/column_schema": COLUMN_SCHEMA,
                 **follow_up,
@@ -192,12 +199,12 @@ def ingest_drops(
     yield dg.AssetCheckResult(
         check_name="reject_rate",
         asset_key="flight_data",
-        passed=report.reject_rate <= landing.max_reject_rate,
+        passed=report.reject_rate <= landing.reject_threshold,
         severity=dg.AssetCheckSeverity.ERROR,
         description=f"{day} held: {report.held.describe()}" if report.held else None,
         metadata={
             "reject_rate": round(report.reject_rate, 6),
-            "threshold": landing.max_reject_rate,
+            "threshold": landing.reject_threshold,
             "reasons": json.dumps(dict(report.reject_reasons.most_common(10))),
             **state,
         },
@@ -207,17 +214,20 @@ def ingest_drops(
 @dg.asset_check(
     asset="flight_data",
     partitions_def=DAILY,
-    pool=WRITE_POOL,
-    description="No (flight_id, timestamp) is stored twice in the window the "
-    "partition touched (a scan of that window, run after the load).",
+    description="No (flight_id, timestamp) is stored twice: the primary key that the "
+    "database enforces on every write is in place (a catalog lookup, not a scan).",
 )
-def unique_keys(
-    context: dg.AssetCheckExecutionContext, flight_store: FlightStore
-) -> dg.AssetCheckResult:
-    day = date.fromisoformat(context.partition_key)
+def unique_keys(flight_store: FlightStore) -> dg.AssetCheckResult:
     with flight_store.connection() as conn:
-        repeated = duplicate_keys(conn, day)
-    return dg.AssetCheckResult(passed=repeated == 0, metadata={"duplicate_keys": repeated})
+        enforced_by = key_constraint(conn)
+    return dg.AssetCheckResult(
+        passed=enforced_by is not None,
+        description=None
+        if enforced_by
+        else "flight_data has no primary key on (flight_id, timestamp): restore it "
+        "(sql/migrations/001_flight_tables.sql) before loading more days",
+        metadata={"enforced_by": enforced_by or "nothing"},
+    )
 
 
 ingest_job = dg.define_asset_job(

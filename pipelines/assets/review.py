@@ -14,6 +14,7 @@ import dagster as dg
 from pipelines.assets.resources import FlightStore
 from pipelines.retention import policy as retention_settings
 from pipelines.warehouse.aggregates import partition_window, refresh_aggregates
+from pipelines.warehouse.columnstore import recompress_window
 from pipelines.warehouse.review import accept
 
 
@@ -57,8 +58,11 @@ def accept_held_rows(
     )
     yield dg.AssetMaterialization("flight_metadata", partition=config.day, metadata=decision)
     with flight_store.connection(autocommit=True) as conn:
-        window = partition_window(conn, day, retention_settings.refresh_margin())
+        window = partition_window(conn, day)
         if window is not None:
+            # A compressed day the accepted rows went into is left compressed again.
+            with conn.transaction():
+                recompress_window(conn, window)
             report = refresh_aggregates(
                 conn, window.start, window.end, realtime=retention_settings.realtime_aggregates()
             )

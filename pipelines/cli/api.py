@@ -19,7 +19,7 @@ from pipelines.api.client import Connection, get_track
 from pipelines.proto import flight_pb2
 
 
-class _Time(click.ParamType):
+class _Time(click.ParamType):  # type: ignore[type-arg]  # generic only in stubs
     """ISO 8601; a time without a zone is UTC."""
 
     name = "time"
@@ -45,7 +45,7 @@ def serve(host: str | None, port: int | None) -> None:
     Configured by FLIGHTS_API_* environment variables (docs/api.md): workers, pool size,
     limits, TLS certificate and key, bearer tokens, read-only database role.
     """
-    config = api_config.ApiConfig.from_env()
+    config = api_config.ApiConfig.from_settings()
     config = replace(config, host=host or config.host, port=config.port if port is None else port)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

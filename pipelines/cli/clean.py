@@ -85,6 +85,11 @@ def clean_command(
     if report.raw_rows_estimate is not None:
         raw += f", about {report.raw_rows_estimate:,} rows"
     click.echo(raw)
+    if report.compressed_chunks:
+        click.echo(
+            f"raw days past the compression age: {'would compress' if dry_run else 'compressed'} "
+            f"{_size(report.compressed_chunks)} (size before)"
+        )
     click.echo(
         f"aggregates before {report.aggregate_horizon:%Y-%m-%d}: "
         f"{verb} {_size(report.aggregate_chunks)}"

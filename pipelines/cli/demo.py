@@ -9,7 +9,6 @@ from unchanged files are skipped, so a second run is quick and changes nothing.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -64,7 +63,11 @@ def ingest_days(url: str, landing: Path, console: Console) -> list[DayOutcome]:
     files = {d: discover_drops(landing, d) for d in days}
     loaded = _loaded_fingerprints(url)
     todo = [d for d in days if loaded.get(d) != partition_fingerprint(files[d])]
-    results = {day: status == "ok" for day, status, _ in run_ingest(todo, console)} if todo else {}
+    results = (
+        {day: status == "ok" for day, status, _ in run_ingest(todo, console, landing)}
+        if todo
+        else {}
+    )
     return [
         DayOutcome(
             d,
@@ -79,7 +82,7 @@ def _store_report(url: str) -> dict[str, int]:
     with connect(url) as conn:
 
         def one(query: str) -> int:
-            row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(query).fetchone()
             return int(row[0]) if row and row[0] is not None else 0
 
         return {
@@ -134,14 +137,26 @@ def _sample_track(url: str) -> Table:
     return table
 
 
+def _configure_landing(landing: Path) -> str:
+    """Leave the instance configured for the demo's landing zone, so that `flights ui`, its
+    daemon and later commands read the drops the demo read."""
+    file = settings.save("landing_root", str(landing))
+    if settings.source("landing_root") == "env":
+        return (
+            f"landing zone {landing} recorded in {file}, but FLIGHTS_LANDING_ROOT="
+            f"{settings.landing_root()} in the environment overrides it: unset it to use the UI "
+            "on the demo's drops"
+        )
+    return f"landing zone {landing} recorded in {file} (the UI and the CLI read it)"
+
+
 def run_demo(console: Console) -> bool:
     """Returns False when a day failed (the report says which)."""
-    if not os.environ.get("FLIGHTS_DATABASE_URL"):
+    if not settings.load().database_url:
         with console.status("starting the embedded database (first time: builds TimescaleDB)"):
             localdb.up()
     landing = demo_landing()
-    os.environ["FLIGHTS_LANDING_ROOT"] = str(landing)
-    settings.export_defaults()
+    console.print(_configure_landing(landing))
     url = settings.database_url()
     with connect(url) as conn:
         applied = migrate(conn)

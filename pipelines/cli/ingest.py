@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -90,18 +89,23 @@ def _outcome(result: Any) -> tuple[str, dict[str, Any]]:
     return ("HELD: " + ", ".join(failed) if failed else "ok"), counts
 
 
-def run_ingest(days: list[date], console: Console) -> list[tuple[date, str, dict[str, Any]]]:
-    """Materialize the ingest job for each day on the configured Dagster instance, with a live
-    progress bar fed by the reader; returns each day's outcome and counts."""
-    import dagster as dg
-
+def run_ingest(
+    days: list[date], console: Console, landing: Path | None = None
+) -> list[tuple[date, str, dict[str, Any]]]:
+    """Materialize the ingest job for each day on the configured Dagster instance, reading
+    drops from `landing` when given (this run's setting), else the settings' landing root,
+    with a live progress bar fed by the reader; returns each day's outcome and counts."""
+    from pipelines.assets.instance import open_instance
     from pipelines.definitions import defs
     from pipelines.ingest import progress_watcher
 
     job = defs.resolve_job_def("ingest_job")
+    run_config: dict[str, Any] = dict(QUIET)
+    if landing is not None:
+        run_config["resources"] = {"landing": {"config": {"root": str(landing.resolve())}}}
     results = []
     with (
-        dg.DagsterInstance.get() as instance,
+        open_instance() as instance,
         Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -126,7 +130,7 @@ def run_ingest(days: list[date], console: Console) -> list[tuple[date, str, dict
                     partition_key=day.isoformat(),
                     instance=instance,
                     raise_on_error=False,
-                    run_config=QUIET,
+                    run_config=run_config,
                     tags=IN_UI,
                 )
             finally:
@@ -171,16 +175,13 @@ def _no_drops(days: list[date], landing: Path) -> dict[date, str]:
 def ingest(start: datetime, end: datetime | None, landing: Path | None) -> None:
     """Ingest the drops of each day in a range through the Dagster ingest job."""
     started = time.perf_counter()
-    if landing is not None:
-        os.environ["FLIGHTS_LANDING_ROOT"] = str(landing.resolve())
-    settings.export_defaults()
     days = _days(start.date(), (end or start).date())
     check_partition_days(days)
     with connect(settings.database_url()) as conn:
         migrate(conn)
     console = Console()
-    missing = _no_drops(days, settings.landing_root())
-    results = run_ingest([d for d in days if d not in missing], console)
+    missing = _no_drops(days, landing.resolve() if landing else settings.landing_root())
+    results = run_ingest([d for d in days if d not in missing], console, landing)
     table = Table(title=f"ingest {days[0]} .. {days[-1]}")
     table.add_column("day")
     for name in SUMMARY_FIELDS:
@@ -200,8 +201,7 @@ def ingest(start: datetime, end: datetime | None, landing: Path | None) -> None:
     held = [str(day) for day, status, _ in results if status.startswith("HELD")]
     failed = [str(day) for day, status, _ in results if status == "FAILED"]
     problems = [
-        f"no drops for {day}: {where}; nothing was changed"
-        for day, where in missing.items()
+        f"no drops for {day}: {where}; nothing was changed" for day, where in missing.items()
     ]
     if held:
         problems.append(

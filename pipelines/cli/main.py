@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+from typing import ClassVar
 
 import click
 import psycopg
 
 from pipelines import localdb, settings
-from pipelines.cli.api import get, serve
-from pipelines.cli.clean import clean_command
-from pipelines.cli.ingest import ingest
-from pipelines.cli.review import accept_command, quarantine_command, reject_command
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import MigrationError, migrate
 
@@ -25,13 +23,40 @@ OPERATOR_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyCommands(click.Group):
+    """Imports a command's module only when that command is asked for: `flights ingest` then
+    never loads the gRPC server, nor `flights serve` Dagster."""
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "ingest": "pipelines.cli.ingest:ingest",
+        "clean": "pipelines.cli.clean:clean_command",
+        "serve": "pipelines.cli.api:serve",
+        "get": "pipelines.cli.api:get",
+        "accept": "pipelines.cli.review:accept_command",
+        "reject": "pipelines.cli.review:reject_command",
+        "quarantine": "pipelines.cli.review:quarantine_command",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY:
+            module, name = self.LAZY[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), name)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyCommands, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Historical Flight Data Aggregator: ADS-B drops to TimescaleDB, served over gRPC.
 
-    Configuration comes from the environment (FLIGHTS_DATABASE_URL, FLIGHTS_LANDING_ROOT,
-    DAGSTER_HOME, ...); see the README.
+    Settings come from the environment (FLIGHTS_DATABASE_URL, FLIGHTS_LANDING_ROOT, ...), else
+    the settings file (flights.toml in DAGSTER_HOME); `flights config` shows them all.
     """
+    settings.load()  # an invalid setting stops every command here, before any work
 
 
 @cli.group()
@@ -88,26 +113,37 @@ def migrate_command() -> None:
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 def ui(port: int) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's instance."""
-    settings.export_defaults()
     # Dagster would print pages of tracebacks for a database it cannot reach: say it once.
     for url in (settings.database_url(), settings.dagster_database_url()):
         with connect(url, connect_timeout=10):
             pass
-    # `dagster dev` calls itself superseded (by `dg dev`) on every start; not the operator's
-    # concern. Its child processes inherit the filter.
-    os.environ["PYTHONWARNINGS"] = "ignore:Function `dev_command` is superseded"
     command = [
         sys.executable,
         "-m",
-        "dagster",
-        "dev",
+        "pipelines.cli.dagster_dev",
         "-w",
         str(settings.PROJECT_ROOT / "workspace.yaml"),
         "-p",
         str(port),
     ]
     click.echo(f"Dagster UI on http://127.0.0.1:{port}  (DAGSTER_HOME={settings.dagster_home()})")
-    os.execv(sys.executable, command)  # noqa: S606 - fixed argv, no shell
+    # The UI, the daemon and the code server read the same settings file and variables; the
+    # instance's storage URL goes to them in their environment, as dagster.yaml expects.
+    os.execve(sys.executable, command, settings.dagster_environment())  # noqa: S606 - no shell
+
+
+@cli.command("config")
+def config_command() -> None:
+    """Print every setting's effective value and where it came from (env / file / default)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"settings file: {settings.settings_file()}", title_justify="left")
+    for column in ("setting", "variable", "value", "from"):
+        table.add_column(column, overflow="fold")
+    for row in settings.effective():
+        table.add_row(*row)
+    Console(width=200).print(table)
 
 
 @cli.command("demo")
@@ -119,15 +155,6 @@ def demo() -> None:
 
     if not run_demo(Console()):
         raise click.ClickException("a day failed; see the report above and the Dagster UI")
-
-
-cli.add_command(ingest)
-cli.add_command(clean_command)
-cli.add_command(serve)
-cli.add_command(get)
-cli.add_command(accept_command)
-cli.add_command(reject_command)
-cli.add_command(quarantine_command)
 
 
 def main() -> None:

@@ -45,14 +45,12 @@ def _held_or_fail(day: date) -> None:
 @click.option("--by", "by", help="Who accepts (default: FLIGHTS_OPERATOR or the login name).")
 def accept_command(day: datetime, by: str | None) -> None:
     """Publish a held DAY as it was loaded (no re-read), then refresh its aggregates."""
-    import dagster as dg
-
+    from pipelines.assets.instance import open_instance
     from pipelines.definitions import defs
 
-    settings.export_defaults()
     _held_or_fail(day.date())
     who = by or operator_name()
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         result = defs.resolve_job_def("accept_held_day").execute_in_process(
             instance=instance,
             raise_on_error=False,

@@ -2,51 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-# Columns of a batch frame, in order. `timestamp` is parsed (UTC, NaT when unparseable);
-# `raw_timestamp` keeps the text for the quarantine record; `record` is the record's number
-# in its file (line for text formats, message for protobuf) and `byte_offset` its position.
-POSITION_COLUMNS = (
-    "flight_id",
-    "timestamp",
-    "latitude",
-    "longitude",
-    "altitude",
-    "airspeed",
-    "track",
-    "vertical_rate",
-    "on_ground",
-    "squawk",
-)
-METADATA_COLUMNS = (
-    "airline",
-    "flight_number",
-    "departure_airport",
-    "arrival_airport",
-    "icao24",
-    "callsign",
-)
+from pipelines.flights.records import METADATA_COLUMNS, POSITION_COLUMNS, Rejected
+
+# Columns of a batch frame, in order: a position report's (pipelines/flights/records.py), then
+# where it came from. `timestamp` is parsed (UTC, NaT when unparseable); `raw_timestamp` keeps
+# the text for the quarantine record; `record` is the record's number in its file (line for
+# text formats, message for protobuf) and `byte_offset` its position.
 LOCATION_COLUMNS = ("record", "byte_offset", "raw_timestamp")
 BATCH_COLUMNS = POSITION_COLUMNS + METADATA_COLUMNS + LOCATION_COLUMNS
 
 DEFAULT_BATCH_ROWS = 100_000
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """One input record (or a whole file) that will not be stored, and why."""
-
-    source_file: str
-    reason: str
-    raw_record: str | None = None
-    line: int | None = None
-    byte_offset: int | None = None
 
 
 @dataclass
@@ -89,7 +63,7 @@ def parse_timestamps(raw: pd.Series) -> pd.Series:
     return parsed
 
 
-Column = list | np.ndarray | pa.Array
+Column: TypeAlias = list[Any] | np.ndarray | pa.Array
 
 
 def _floats(values: Column | None, n: int) -> pd.api.extensions.ExtensionArray:
@@ -111,7 +85,7 @@ def _text(values: Column | None, n: int) -> pd.api.extensions.ExtensionArray:
     return pd.array(pa.nulls(n, pa.string()) if values is None else values, dtype=TEXT)
 
 
-def frame_from_columns(columns: dict[str, Column]) -> pd.DataFrame:
+def frame_from_columns(columns: Mapping[str, Column]) -> pd.DataFrame:
     """A batch frame with every batch column, typed; absent columns are all-null.
 
     Text columns may come as Python lists or Arrow arrays, numbers as lists or numpy arrays.

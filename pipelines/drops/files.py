@@ -15,11 +15,12 @@ from datetime import date
 from pathlib import Path
 from typing import BinaryIO
 
-from pipelines.drops.batches import DEFAULT_BATCH_ROWS, DropBatch, Rejected, frame_from_columns
+from pipelines.drops.batches import DEFAULT_BATCH_ROWS, DropBatch, frame_from_columns
 from pipelines.drops.jsonl import read_jsonl
 from pipelines.drops.opensky import read_opensky
 from pipelines.drops.protobuf import read_protobuf
 from pipelines.drops.stream import GZIP_MAGIC, DropReadError
+from pipelines.flights.records import Rejected
 
 Reader = Callable[[BinaryIO, str, int], Iterator[DropBatch]]
 

@@ -11,8 +11,9 @@ import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from pipelines.drops.batches import DropBatch, Rejected, frame_from_columns
+from pipelines.drops.batches import DropBatch, frame_from_columns
 from pipelines.drops.stream import MAX_RECORD_BYTES, read_chunks
+from pipelines.flights.records import Rejected
 
 _NUMBERS = {"latitude": 0.0, "longitude": 0.0, "altitude": 0, "airspeed": 0}
 _TEXTS = ("flight_id", "airline", "flight_number", "departure_airport", "arrival_airport")
@@ -72,7 +73,7 @@ def _decode(line: bytes) -> tuple[dict[str, Any] | None, str | None]:
 
 
 def read_jsonl(stream: BinaryIO, source: str, batch_rows: int) -> Iterator[DropBatch]:
-    columns: dict[str, list] = {}
+    columns: dict[str, list[Any]] = {}
     rejected: list[Rejected] = []
 
     def reset() -> None:

@@ -34,8 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.drops.batches import METADATA_COLUMNS, DropBatch, Rejected, frame_from_columns
+from pipelines.drops.batches import DropBatch, frame_from_columns
 from pipelines.drops.stream import GZIP_MAGIC, DropReadError, read_chunks
+from pipelines.flights.records import METADATA_COLUMNS, Rejected
 
 HEADER = (
     "time",
@@ -287,8 +288,8 @@ class _BlockParser:
                 values = pd.to_numeric(series, errors="coerce")
                 what = "is not a number"
             bad = values.isna() & series.notna()
-            for i, raw in zip(np.flatnonzero(bad), series[bad], strict=True):
-                problems.setdefault(int(i), []).append(f"{name} {what}: {raw[:40]!r}")
+            for row, raw in zip(np.flatnonzero(bad), series[bad], strict=True):
+                problems.setdefault(int(row), []).append(f"{name} {what}: {raw[:40]!r}")
             columns[name] = pa.array(
                 values.where(~bad).to_numpy(dtype=object), type=_TYPES[name], from_pandas=True
             )

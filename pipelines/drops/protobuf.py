@@ -16,9 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from google.protobuf.message import DecodeError
 
-from pipelines.drops.batches import Column, DropBatch, Rejected, frame_from_columns
+from pipelines.drops.batches import Column, DropBatch, frame_from_columns
 from pipelines.drops.stream import MAX_RECORD_BYTES, read_chunks
 from pipelines.drops.wire import decode_messages, varints
+from pipelines.flights.records import Rejected
 from pipelines.proto.flight_pb2 import FlightData
 
 _PREVIEW_BYTES = 256

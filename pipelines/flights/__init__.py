@@ -1,1 +1,1 @@
-"""Flight identity: cutting an aircraft's positions into flights, shared by ingest and store."""
+"""Flights: what a position report is, and cutting an aircraft's positions into flights."""

@@ -89,7 +89,7 @@ def _empty_state() -> pd.DataFrame:
 def _seconds(values: pd.Series) -> np.ndarray:
     """UTC timestamps as float UNIX seconds, NaN for NaT."""
     ts = pd.DatetimeIndex(values)
-    out = ts.asi8 / 1e9
+    out: np.ndarray = ts.asi8 / 1e9  # type: ignore[attr-defined]  # missing from pandas-stubs
     out[ts.isna()] = np.nan
     return out
 
@@ -109,7 +109,7 @@ def state_from_points(points: pd.DataFrame) -> pd.DataFrame:
         {
             "flight_id": points["flight_id"].to_numpy(dtype=object),
             "last": last,
-            "known": callsign.where(callsign.notna(), None).to_numpy(dtype=object),
+            "known": np.where(callsign.notna(), callsign, np.array(None)),
             "in_run": ground,
             "run_start": np.where(ground, since, np.nan),
             "has_start": ground & (first >= since),
@@ -139,7 +139,7 @@ def _cumsum(flags: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """Running count of `flags` within each group, this row included."""
     total = np.cumsum(flags, dtype=np.int64)
     before = (total - flags)[starts]
-    return total - before[np.cumsum(starts) - 1]
+    return np.asarray(total - before[np.cumsum(starts) - 1])
 
 
 def _cummax(micros: np.ndarray, group: np.ndarray) -> np.ndarray:
@@ -148,7 +148,7 @@ def _cummax(micros: np.ndarray, group: np.ndarray) -> np.ndarray:
     span = int(micros.max() - low) + 1
     if span * (int(group[-1]) + 1) < 2**62:
         lift = group.astype(np.int64) * span
-        return np.maximum.accumulate(micros - low + lift) - lift + low
+        return np.asarray(np.maximum.accumulate(micros - low + lift) - lift + low)
     return pd.Series(micros).groupby(group).cummax().to_numpy()
 
 
@@ -185,12 +185,13 @@ class FlightIdentifier:
         ids = self._identify(
             group=pd.factorize(codes[order], sort=True)[0],
             aircraft=np.asarray(aircraft, dtype=object)[np.unique(codes)],
-            micros=pd.DatetimeIndex(frame["timestamp"]).asi8[rows][order] // 1000,
+            micros=pd.DatetimeIndex(frame["timestamp"]).asi8[rows][order] // 1000,  # type: ignore[attr-defined]
             callsign=cs_codes[rows][order],
             texts=texts,
             ground=frame["on_ground"].to_numpy(dtype=bool, na_value=False)[rows][order],
         )
-        out = frame["flight_id"].to_numpy(dtype=object, na_value=None)
+        # pandas-stubs reject na_value=None, which pandas accepts (missing ids stay None).
+        out = frame["flight_id"].to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
         out[rows[order]] = ids
         frame["flight_id"] = pd.arrays.ArrowStringArray(pa.array(out, type=pa.string()))
         return frame
@@ -215,7 +216,7 @@ class FlightIdentifier:
         seed = self._state.reindex(aircraft)
         s_fid = seed["flight_id"].to_numpy(dtype=object)[group]
         s_last = seed["last"].to_numpy(dtype=float)[group]
-        s_known = texts.get_indexer(seed["known"].to_numpy(dtype=object)).astype(float)
+        s_known = texts.get_indexer(pd.Index(seed["known"].to_numpy(dtype=object))).astype(float)
         s_known = np.where(seed["known"].notna().to_numpy(), s_known, np.nan)[group]
         s_in_run = seed["in_run"].eq(True).to_numpy()[group]
         s_run_start = seed["run_start"].to_numpy(dtype=float)[group]

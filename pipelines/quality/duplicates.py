@@ -2,19 +2,21 @@
 
 The last record read wins. An earlier one with the same content is an exact duplicate
 (dropped and counted); with other content it is a conflicting duplicate (quarantined).
-Keys seen in earlier batches are kept as sorted 64-bit hashes, 8 bytes a row, so a day of
-10 million rows costs 80 MB here; a hash collision could only mistake a new row for one seen
+Keys seen in earlier batches are kept as sorted runs of 64-bit hashes, 8 bytes a row, so a
+day of 10 million rows costs 80 MB here; a hash collision could only mistake a new row for one seen
 before, and then the store is asked, which settles it exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pipelines.drops.batches import METADATA_COLUMNS, POSITION_COLUMNS, Rejected
+from pipelines.flights.records import METADATA_COLUMNS, POSITION_COLUMNS, Rejected
 from pipelines.quality.validate import raw_record
 
 KEY_COLUMNS = ["flight_id", "timestamp"]
@@ -43,8 +45,28 @@ class BatchKeys:
 class PartitionKeys:
     """The keys a partition run has written so far."""
 
+    # Keys per sorted run. A new batch's keys are merged into the last run until it holds
+    # this many, then start a new one: merging into one array would copy every key seen so far
+    # for each batch (quadratic in the day's size, and twice the memory at each copy).
+    RUN_KEYS = 1 << 22
+
     def __init__(self) -> None:
-        self._seen = np.empty(0, dtype=np.uint64)
+        self._runs: list[np.ndarray] = []
+
+    def _seen_before(self, keys: np.ndarray) -> np.ndarray:
+        seen = np.zeros(len(keys), dtype=bool)
+        for run in self._runs:
+            pos = np.searchsorted(run, keys).clip(max=len(run) - 1)
+            seen |= run[pos] == keys
+        return seen
+
+    def _remember(self, fresh: np.ndarray) -> None:
+        """Add sorted keys not seen before."""
+        if self._runs and len(self._runs[-1]) + len(fresh) <= self.RUN_KEYS:
+            last = self._runs[-1]
+            self._runs[-1] = np.insert(last, np.searchsorted(last, fresh), fresh)
+        elif len(fresh):
+            self._runs.append(fresh)
 
     def split(self, frame: pd.DataFrame, source: str) -> BatchKeys:
         keys = key_hashes(frame)
@@ -69,17 +91,12 @@ class PartitionKeys:
                     )
                 )
             frame, keys = frame[~superseded], keys[~superseded]
-        if len(self._seen):
-            pos = np.searchsorted(self._seen, keys).clip(max=len(self._seen) - 1)
-            seen_mask = self._seen[pos] == keys
-        else:
-            seen_mask = np.zeros(len(keys), dtype=bool)
-        fresh = np.unique(keys[~seen_mask])
-        self._seen = np.insert(self._seen, np.searchsorted(self._seen, fresh), fresh)
+        seen_mask = self._seen_before(keys)
+        self._remember(np.unique(keys[~seen_mask]))
         return BatchKeys(frame[~seen_mask], frame[seen_mask], exact, conflicting)
 
 
-def superseded_reason(row: dict, by_source: str, by_record: int) -> str:
+def superseded_reason(row: Mapping[Hashable, Any], by_source: str, by_record: int) -> str:
     return (
         f"conflicting duplicate of ({row['flight_id']}, {row['timestamp']}): superseded "
         f"by record {by_record} of {by_source}"

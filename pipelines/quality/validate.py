@@ -6,13 +6,16 @@ Pandera runs lazily, so one bad value rejects its row, never the batch.
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from pipelines.drops.batches import DropBatch, Rejected
+from pipelines.drops.batches import DropBatch
+from pipelines.flights.records import Rejected
 from pipelines.quality.schema import POSITION_SCHEMA
 
 _INTEGER_COLUMNS = ("altitude", "airspeed", "vertical_rate")
@@ -33,7 +36,7 @@ def _reason(column: str, check: str, failure: object) -> str:
     return f"{column}: {check} (got {failure!r})"
 
 
-def raw_record(row: dict) -> str:
+def raw_record(row: Mapping[Hashable, Any]) -> str:
     """The record as JSON of its decoded fields, the timestamp as it was written."""
     fields = {k: row[k] for k in _RAW_FIELDS if k in row and not pd.isna(row[k])}
     fields["timestamp"] = row.get("raw_timestamp")

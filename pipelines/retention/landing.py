@@ -15,10 +15,8 @@ from typing import Literal
 
 import psycopg
 
+from pipelines.settings import LandingPolicy
 from pipelines.warehouse.sqlfiles import load_sql
-
-LandingPolicy = Literal["keep", "archive", "delete"]
-LANDING_POLICIES: tuple[LandingPolicy, ...] = ("keep", "archive", "delete")
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""Settings of the aggregates and the cleaner, from the environment (read when asked for).
+"""Settings of the aggregates and the cleaner, from the settings module (read when asked for).
 
 FLIGHTS_RAW_RETENTION_DAYS         days of raw points kept (90)
 FLIGHTS_AGGREGATE_RETENTION_DAYS   days of aggregates kept (730); at least the raw retention
 FLIGHTS_QUARANTINE_RETENTION_DAYS  days of quarantined rows kept, by partition day (30)
 FLIGHTS_RAW_RETENTION_FLOOR_DAYS   the shortest raw retention the cleaner accepts (7)
-FLIGHTS_AGGREGATE_REFRESH_MARGIN   how far beyond a partition's points its aggregates are
-                                   refreshed, e.g. "1 hour", "30 minutes", "0" ("1 hour")
+FLIGHTS_COMPRESS_AFTER_DAYS        licensed edition: raw days older than this are compressed
+                                   by the cleaner (7)
 FLIGHTS_REALTIME_AGGREGATES        on/off: real-time aggregation on the licensed edition (off,
                                    so that both editions show only refreshed aggregates)
 FLIGHTS_LANDING_RETENTION          keep / archive / delete the landing folders of loaded
@@ -15,26 +15,11 @@ FLIGHTS_LANDING_ARCHIVE_DIR        where archived folders go (<landing root>-arc
 
 from __future__ import annotations
 
-import os
-import re
-from datetime import timedelta
 from pathlib import Path
 
-from pipelines.retention.landing import LANDING_POLICIES, LandingPolicy
+from pipelines import settings
+from pipelines.settings import LandingPolicy
 from pipelines.warehouse.retention import RetentionPolicy
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day)?s?\s*$", re.IGNORECASE)
-_TRUE = {"1", "on", "true", "yes"}
-_FALSE = {"0", "off", "false", "no", ""}
-
-
-def _days(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    if not value.isdigit():
-        raise ValueError(f"{name} must be a whole number of days, not {value!r}")
-    return int(value)
 
 
 def retention_policy(
@@ -44,45 +29,28 @@ def retention_policy(
     quarantine_days: int | None = None,
 ) -> RetentionPolicy:
     """The configured policy, with any value given here taking precedence (never the floor)."""
+    configured = settings.load()
     return RetentionPolicy(
-        raw_days=raw_days if raw_days is not None else _days("FLIGHTS_RAW_RETENTION_DAYS", 90),
-        aggregate_days=aggregate_days
-        if aggregate_days is not None
-        else _days("FLIGHTS_AGGREGATE_RETENTION_DAYS", 730),
-        quarantine_days=quarantine_days
-        if quarantine_days is not None
-        else _days("FLIGHTS_QUARANTINE_RETENTION_DAYS", 30),
-        raw_floor_days=_days("FLIGHTS_RAW_RETENTION_FLOOR_DAYS", 7),
+        raw_days=configured.raw_retention_days if raw_days is None else raw_days,
+        aggregate_days=configured.aggregate_retention_days
+        if aggregate_days is None
+        else aggregate_days,
+        quarantine_days=configured.quarantine_retention_days
+        if quarantine_days is None
+        else quarantine_days,
+        raw_floor_days=configured.raw_retention_floor_days,
+        compress_after_days=configured.compress_after_days,
     )
 
 
-def refresh_margin() -> timedelta:
-    value = os.environ.get("FLIGHTS_AGGREGATE_REFRESH_MARGIN", "1 hour")
-    match = _DURATION.match(value)
-    if not match:
-        raise ValueError(
-            f"FLIGHTS_AGGREGATE_REFRESH_MARGIN must look like '1 hour' or '30 minutes', "
-            f"not {value!r}"
-        )
-    amount, unit = int(match[1]), (match[2] or "second").lower()
-    return timedelta(**{f"{unit}s": amount})
-
-
 def realtime_aggregates() -> bool:
-    value = os.environ.get("FLIGHTS_REALTIME_AGGREGATES", "off").strip().lower()
-    if value not in _TRUE | _FALSE:
-        raise ValueError(f"FLIGHTS_REALTIME_AGGREGATES must be on or off, not {value!r}")
-    return value in _TRUE
+    return settings.load().realtime_aggregates
 
 
 def landing_retention() -> LandingPolicy:
-    value = os.environ.get("FLIGHTS_LANDING_RETENTION", "keep").strip().lower()
-    for policy in LANDING_POLICIES:
-        if value == policy:
-            return policy
-    raise ValueError(f"FLIGHTS_LANDING_RETENTION must be one of {', '.join(LANDING_POLICIES)}")
+    return settings.load().landing_retention
 
 
 def landing_archive_dir(landing_root: Path) -> Path:
-    default = landing_root.with_name(f"{landing_root.name}-archive")
-    return Path(os.environ.get("FLIGHTS_LANDING_ARCHIVE_DIR") or default).resolve()
+    archive = settings.load().landing_archive_dir
+    return (archive or landing_root.with_name(f"{landing_root.name}-archive")).resolve()

@@ -144,10 +144,11 @@ def raw_dropped_before(conn: psycopg.Connection) -> datetime | None:
     return row[0] if row else None
 
 
-def partition_window(conn: psycopg.Connection, day: date, margin: timedelta) -> Window | None:
+def partition_window(conn: psycopg.Connection, day: date) -> Window | None:
     """The window a loaded partition's aggregates need refreshing over: the time range its
-    points span, widened by margin. A partition the ingest has no record of gets its own day;
-    one that stored no points gets None."""
+    points span (a refresh rounds it out to whole days, so a day whose points all lie in it
+    is recomputed once, and a neighbour only when the load wrote points there). A partition
+    the ingest has no record of gets its own day; one that stored no points gets None."""
     row = conn.execute(load_sql("aggregates/partition_window"), {"day": day}).fetchone()
     if row is None:
         return Window.of_days(day, day + DAY)
@@ -155,7 +156,7 @@ def partition_window(conn: psycopg.Connection, day: date, margin: timedelta) -> 
     if first is None:
         return None
     # Half-open: the last point belongs in the window.
-    return Window(first - margin, last + margin + timedelta(microseconds=1))
+    return Window(first, last + timedelta(microseconds=1))
 
 
 def refresh_aggregates(

@@ -106,8 +106,18 @@ def _array(data: bytes | None, n: int, dtype: str) -> np.ndarray:
     return values.astype(np.dtype(dtype).newbyteorder("="))
 
 
+@dataclass(frozen=True)
+class SampledTrack:
+    """A window's points, all or evenly sampled, with how many the source holds there and the
+    stored reports they stand for."""
+
+    track: Track
+    available: int
+    reports: int
+
+
 def _track(row: tuple[Any, ...]) -> Track:
-    n, times, *floats = row
+    n, times, *floats = row[: 2 + len(_FLOAT_COLUMNS)]
     columns = {
         name: _array(data, n, ">f8") for name, data in zip(_FLOAT_COLUMNS, floats, strict=True)
     }
@@ -333,17 +343,20 @@ class FlightReads:
         query = load_sql("api/track_first").format(source=load_sql(source.value))
         return self._track(query, self._params(flight_id, window, limit=limit))
 
-    def track_even(self, source: Source, flight_id: str, window: Window, *, points: int) -> Track:
-        """`points` points evenly spread over all those of the window."""
+    def track_even(
+        self, source: Source, flight_id: str, window: Window, *, points: int
+    ) -> SampledTrack:
+        """All the window's points when there are at most `points`, else `points` of them
+        evenly spread, in one statement."""
         query = load_sql("api/track_even").format(source=load_sql(source.value))
-        return self._track(query, self._params(flight_id, window, points=points))
-
-    def count(self, source: Source, flight_id: str, window: Window) -> tuple[int, int]:
-        """Points in the window, and the stored reports they stand for."""
-        query = load_sql("api/track_count").format(source=load_sql(source.value))
-        row = self._conn.execute(query, self._params(flight_id, window), prepare=False).fetchone()
+        with self._conn.cursor(binary=True) as cur:
+            cur.execute(
+                load_sql("api/track_arrays").format(points=query),
+                self._params(flight_id, window, points=points),
+            )
+            row = cur.fetchone()
         assert row is not None
-        return int(row[0]), int(row[1])
+        return SampledTrack(_track(row), int(row[-2]), int(row[-1]))
 
     def flights(
         self, query: FlightQuery, *, after: tuple[datetime, str] | None, limit: int

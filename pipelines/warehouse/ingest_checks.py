@@ -9,10 +9,10 @@ import psycopg
 from pipelines.warehouse.sqlfiles import load_sql
 
 
-def duplicate_keys(conn: psycopg.Connection, day: date) -> int:
-    """Keys stored more than once in the window the day's load touched (0 when unloaded)."""
-    row = conn.execute(load_sql("ingest/duplicate_keys"), {"day": day}).fetchone()
-    return int(row[0]) if row else 0
+def key_constraint(conn: psycopg.Connection) -> str | None:
+    """The name of the constraint keeping (flight_id, timestamp) unique, None when missing."""
+    row = conn.execute(load_sql("ingest/key_constraint")).fetchone()
+    return str(row[0]) if row else None
 
 
 def known_fingerprints(conn: psycopg.Connection) -> dict[date, set[str]]:

@@ -54,6 +54,12 @@ def pending_for(edition_name: str, applied: set[str]) -> list[Migration]:
             raise MigrationError(f"migration file name not understood: {path.name}")
         if match["edition"] not in (None, edition_name):
             continue
+        earlier = chosen.get(match["version"])
+        if earlier is not None:
+            raise MigrationError(
+                f"two migrations share number {match['version']} for this edition: "
+                f"{earlier.path.name} and {path.name}; renumber one"
+            )
         chosen[match["version"]] = Migration(match["version"], match["name"], path)
     return [m for v, m in sorted(chosen.items()) if v not in applied]
 
@@ -79,7 +85,7 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
         applied = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
         todo = pending_for(edition(conn), applied)
         for migration in todo:
-            conn.execute(migration.path.read_text())  # type: ignore[arg-type]
+            conn.execute(migration.path.read_text())
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                 (migration.version, migration.name, migration.checksum),

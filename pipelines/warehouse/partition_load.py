@@ -20,6 +20,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -32,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg import errors, sql
 
-from pipelines.drops.batches import METADATA_COLUMNS, POSITION_COLUMNS, Rejected
+from pipelines.flights.records import METADATA_COLUMNS, POSITION_COLUMNS, Rejected
 from pipelines.warehouse.retention import share_writes_lock
 from pipelines.warehouse.sqlfiles import load_sql
 
@@ -118,7 +119,7 @@ class PartitionLoad:
         self.conn = conn
         self.day = day
         self.counts = LoadCounts()
-        self._tx: psycopg.Transaction | None = None
+        self._tx: AbstractContextManager[psycopg.Transaction] | None = None
         self._rerun = False
         self._stage_ready = False
         self._metadata: dict[str, dict[str, str]] = {}
@@ -237,7 +238,7 @@ class PartitionLoad:
         latest = frame.groupby("flight_id", sort=False)[list(METADATA_COLUMNS)].last()
         for flight_id, values in zip(latest.index, latest.to_dict("records"), strict=True):
             known = self._metadata.setdefault(flight_id, {})
-            known.update({k: v for k, v in values.items() if isinstance(v, str) and v})
+            known.update({str(k): v for k, v in values.items() if isinstance(v, str) and v})
 
     # -- quarantine --------------------------------------------------------------------
     def quarantine(self, rejects: list[Rejected]) -> None:
@@ -300,8 +301,7 @@ class PartitionLoad:
             cur.executemany(
                 load_sql(statement),
                 [
-                    {"day": self.day, "flight_id": fid}
-                    | {c: meta.get(c) for c in METADATA_COLUMNS}
+                    {"day": self.day, "flight_id": fid} | {c: meta.get(c) for c in METADATA_COLUMNS}
                     for fid, meta in sorted(self._metadata.items())
                 ],
             )

@@ -2,7 +2,9 @@
 
 The cleaner for day D drops the raw `flight_data` chunks entirely before D minus the raw
 retention with `drop_chunks`, a catalog operation that costs the same for a day of ten
-thousand points as for one of ten million. Before that, it brings the aggregates of the data
+thousand points as for one of ten million. On the licensed edition it first compresses the
+chunks older than the compression age that stay (pipelines/warehouse/columnstore.py). Before
+the drop, it brings the aggregates of the data
 about to go up to date; after, it records the new raw horizon, below which no refresh reaches
 again. Aggregate chunks past their own, longer retention and quarantined rows past theirs go
 in the same transaction as the raw chunks.
@@ -31,6 +33,7 @@ from pipelines.warehouse.aggregates import (
     stale_windows,
     utc_midnight,
 )
+from pipelines.warehouse.columnstore import compress_chunk, uncompressed_chunks
 from pipelines.warehouse.migrations import edition
 from pipelines.warehouse.sqlfiles import load_sql
 
@@ -47,6 +50,7 @@ class RetentionPolicy:
     aggregate_days: int = 730
     quarantine_days: int = 30
     raw_floor_days: int = 7
+    compress_after_days: int = 7
 
     def __post_init__(self) -> None:
         if self.raw_floor_days < 1:
@@ -63,9 +67,14 @@ class RetentionPolicy:
             )
         if self.quarantine_days < 1:
             raise RetentionError("quarantine retention must be at least 1 day")
+        if self.compress_after_days < 1:
+            raise RetentionError("raw days can be compressed after 1 day at the earliest")
 
     def raw_horizon(self, day: date) -> datetime:
         return utc_midnight(day - timedelta(days=self.raw_days))
+
+    def compress_horizon(self, day: date) -> datetime:
+        return utc_midnight(day - timedelta(days=self.compress_after_days))
 
     def aggregate_horizon(self, day: date) -> datetime:
         return utc_midnight(day - timedelta(days=self.aggregate_days))
@@ -101,6 +110,7 @@ class CleanReport:
     quarantine_rows: int
     refreshed: tuple[RefreshReport, ...]
     seconds: float
+    compressed_chunks: tuple[Chunk, ...] = ()  # licensed edition: raw chunks now compressed
 
     @property
     def raw_bytes(self) -> int:
@@ -141,6 +151,7 @@ def clean(
     raw_horizon = policy.raw_horizon(day)
     aggregate_horizon = policy.aggregate_horizon(day)
     quarantine_before = policy.quarantine_before(day)
+    compress_horizon = policy.compress_horizon(day)
     name = edition(conn)
     report_for = partial(
         CleanReport,
@@ -161,10 +172,12 @@ def clean(
             aggregate_chunks=_aggregate_chunks(conn, aggregate_horizon, drop=False),
             quarantine_rows=row[0] if row else 0,
             refreshed=(),
+            compressed_chunks=_compress(conn, raw_horizon, compress_horizon, run=False),
         )
     else:
         with advisory_lock(conn, WRITES_LOCK), advisory_lock(conn, MAINTENANCE_LOCK):
             refreshed = _refresh_before_drop(conn, name, raw_horizon, aggregate_horizon)
+            compressed = _compress(conn, raw_horizon, compress_horizon, run=True)
             with conn.transaction():
                 report = report_for(
                     raw_chunks=_drop(conn, "flight_data", raw_horizon),
@@ -173,6 +186,7 @@ def clean(
                         load_sql("retention/prune_quarantine"), {"before": quarantine_before}
                     ).rowcount,
                     refreshed=refreshed,
+                    compressed_chunks=compressed,
                 )
                 if name == "apache":
                     conn.execute(
@@ -207,6 +221,24 @@ def _refresh_before_drop(
     else:
         windows = [w for w in (s.above(lower) for s in stale_windows(conn, raw_horizon)) if w]
     return tuple(refresh_aggregates(conn, w.start, w.end) for w in windows)
+
+
+def _compress(
+    conn: psycopg.Connection, raw_horizon: datetime, compress_horizon: datetime, *, run: bool
+) -> tuple[Chunk, ...]:
+    """The raw chunks past the compression age that the drop keeps, compressed when `run`."""
+    if compress_horizon <= raw_horizon:
+        return ()
+    chunks = tuple(
+        Chunk("flight_data", name, start, end, size, None)
+        for name, start, end, size in uncompressed_chunks(
+            conn, Window(raw_horizon, compress_horizon)
+        )
+    )
+    if run:
+        for chunk in chunks:
+            compress_chunk(conn, chunk.name)
+    return chunks
 
 
 def _chunks(conn: psycopg.Connection, relation: str, horizon: datetime) -> tuple[Chunk, ...]:

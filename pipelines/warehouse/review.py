@@ -9,13 +9,13 @@ it and when.
 from __future__ import annotations
 
 import getpass
-import os
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import psycopg
 from psycopg.rows import dict_row
 
+from pipelines import settings
 from pipelines.warehouse.partition_load import lock_day
 from pipelines.warehouse.retention import share_writes_lock
 from pipelines.warehouse.sqlfiles import load_sql
@@ -45,7 +45,7 @@ class HeldLoad:
 
 def operator_name() -> str:
     """Who decides: FLIGHTS_OPERATOR, else the login name."""
-    return os.environ.get("FLIGHTS_OPERATOR") or getpass.getuser()
+    return settings.operator() or getpass.getuser()
 
 
 def held_load(conn: psycopg.Connection, day: date) -> HeldLoad | None:

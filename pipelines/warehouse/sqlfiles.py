@@ -12,4 +12,4 @@ from pipelines.settings import SQL_DIR
 @cache
 def load_sql(name: str) -> sql.SQL:
     """The statement in `sql/<name>.sql`, as a composable template (placeholders stay `%s`)."""
-    return sql.SQL((SQL_DIR / f"{name}.sql").read_text())  # type: ignore[arg-type]
+    return sql.SQL((SQL_DIR / f"{name}.sql").read_text())

@@ -1,0 +1,85 @@
+"""Footprint benchmark: bytes per stored point of the bundled real OpenSky days.
+
+The same real day is ingested on both editions: the Apache edition (the configured server,
+the embedded one by default) keeps rows, with the primary key and a BRIN time index; the
+licensed edition (a PGlite server started here) stores it, then the cleaner compresses it as
+it does once a day is past FLIGHTS_COMPRESS_AFTER_DAYS. Sizes come from the catalog
+(`hypertable_size`: heap, indexes, compressed chunks). Every database is dropped at the end.
+Usage: python bench/footprint.py [--day 2021-10-07]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import uuid
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.databases import dropped_at_exit, fresh_database  # noqa: E402
+from bench.measure import footprint  # noqa: E402
+from pipelines import localdb  # noqa: E402
+from pipelines.ingest import ingest_partition  # noqa: E402
+from pipelines.warehouse.connection import connect  # noqa: E402
+from pipelines.warehouse.migrations import migrate  # noqa: E402
+from pipelines.warehouse.retention import RetentionPolicy, clean  # noqa: E402
+
+OPENSKY = ROOT / "samples" / "opensky"
+
+
+def per_point(url: str) -> tuple[float, int]:
+    with connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE flight_data")
+        return footprint(conn)
+
+
+def licensed(day: date) -> tuple[float, float, int]:
+    """Bytes per point on a PGlite server before and after the cleaner compresses the day."""
+    proc = subprocess.Popen(
+        ["node", str(ROOT / "scripts" / "pglite-server.mjs"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().split()[1])
+        url = f"postgresql://postgres@127.0.0.1:{port}/f{uuid.uuid4().hex[:8]}?sslmode=disable"
+        with connect(url) as conn:
+            migrate(conn)
+        ingest_partition(url, day, OPENSKY)
+        with connect(url, autocommit=True) as conn:
+            before, _ = footprint(conn)
+            policy = RetentionPolicy(raw_days=3650, aggregate_days=3650)
+            clean(conn, day + timedelta(days=policy.compress_after_days + 1), policy)
+            after, points = footprint(conn)
+        return before, after, points
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--day", type=date.fromisoformat, default=date(2021, 10, 7))
+    args = parser.parse_args()
+    if not os.environ.get("FLIGHTS_DATABASE_URL"):
+        localdb.up()
+    with dropped_at_exit("flights_bench_footprint"):
+        url = fresh_database("flights_bench_footprint")
+        ingest_partition(url, args.day, OPENSKY)
+        apache, points = per_point(url)
+    before, after, _ = licensed(args.day)
+    print(f"real OpenSky day {args.day}: {points:,} points")
+    print(f"  Apache edition, rows:             {apache:6.1f} bytes per point (target <= 150)")
+    print(f"  licensed edition, rows:           {before:6.1f} bytes per point")
+    print(f"  licensed edition, compressed:     {after:6.1f} bytes per point (target <= 20)")
+
+
+if __name__ == "__main__":
+    main()

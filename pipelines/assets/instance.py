@@ -1,0 +1,33 @@
+"""The Dagster instance the CLI runs on, opened from the settings rather than the environment.
+
+dagster.yaml reads its storage URL from DAGSTER_POSTGRES_URL; in our own processes that value
+comes from the settings (which default it from FLIGHTS_DATABASE_URL), handed to Dagster as an
+override instead of being written into the environment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+import yaml
+from dagster._core.instance.ref import InstanceRef
+
+from pipelines import settings
+
+# The storage section of dagster.yaml whose URL the settings supply.
+STORAGE_FROM_ENV = {"postgres": {"postgres_url": {"env": "DAGSTER_POSTGRES_URL"}}}
+
+
+def open_instance() -> dg.DagsterInstance:
+    """The instance in the settings' DAGSTER_HOME, its PostgreSQL storage URL from the settings."""
+    home = settings.dagster_home()
+    config_file = home / "dagster.yaml"
+    config: dict[str, Any] = (
+        yaml.safe_load(config_file.read_text()) or {} if config_file.exists() else {}
+    )
+    overrides: dict[str, Any] = {}
+    if config.get("storage") == STORAGE_FROM_ENV:
+        overrides["storage"] = {"postgres": {"postgres_url": settings.dagster_database_url()}}
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
