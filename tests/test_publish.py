@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -23,11 +23,13 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
 from pipelines.definitions import defs
 from pipelines.ingest import NoDrops, ingest_partition
 from pipelines.proto import flight_pb2 as pb
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.retention import RetentionPolicy, clean
 from pipelines.warehouse.review import ReviewError, accept, reject
 from tests.api import serving, stub_for
 from tests.conftest import DATA, ROOT
@@ -443,3 +445,52 @@ def test_a_backfill_under_the_daemon_holds_the_failing_day_until_accepted_in_dag
         daemon.wait(timeout=60)
         with contextlib.suppress(ProcessLookupError):  # a code server the daemon left behind
             os.killpg(daemon.pid, signal.SIGKILL)
+
+
+def test_the_cleaner_discards_held_loads_of_days_past_the_raw_retention(
+    apache_url: str, tmp_path: Path
+) -> None:
+    days = [DAY + timedelta(days=k) for k in range(4)]
+    for day in days:
+        folder = tmp_path / day.isoformat()
+        write_pb(folder / "good.pb", [message(i) for i in range(4)])
+        write_jsonl(folder / "bad.jsonl", [BAD] * 2)
+        assert ingest_partition(apache_url, day, tmp_path).held is not None
+    with connect(apache_url) as conn:
+        reject(conn, days[0], "ops-dan")  # a decided load goes too
+    # Quarantined rows kept longer than raw points: held ones go by the raw retention here.
+    policy = RetentionPolicy(raw_days=90, quarantine_days=365)
+    as_of = days[2] + timedelta(days=90)  # raw horizon: midnight starting days[2]
+
+    def held_days() -> dict[str, list[date]]:
+        with connect(apache_url) as conn:
+            return {
+                table: [
+                    row[0]
+                    for row in conn.execute(
+                        sql.SQL("SELECT DISTINCT partition_day FROM {} {} ORDER BY 1").format(
+                            sql.Identifier(table),
+                            sql.SQL("WHERE held" if table == "quarantine" else ""),
+                        )
+                    )
+                ]
+                for table in ("held_loads", "held_points", "held_metadata", "quarantine")
+            }
+
+    before = held_days()
+    staged = days[1:]  # the rejected day's rows went with the decision
+    assert before == {
+        "held_loads": days,
+        "held_points": staged,
+        "held_metadata": staged,
+        "quarantine": staged,
+    }
+    with connect(apache_url, autocommit=True) as conn:
+        dry = clean(conn, as_of, policy, dry_run=True)
+        assert held_days() == before
+        real = clean(conn, as_of, policy)
+        again = clean(conn, as_of, policy)
+    assert dry.held_loads == real.held_loads == 2 and again.held_loads == 0
+    assert held_days() == {table: [d for d in before[table] if d >= days[2]] for table in before}
+    with connect(apache_url) as conn:
+        assert accept(conn, days[3], "ops-dan").state == "accepted"  # what stays still publishes
