@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipelines.assets import aggregates, cleaner, ingest, landing_sensor, runs
+from pipelines.assets import aggregates, cleaner, ingest, landing_sensor, review, runs
 from pipelines.assets.resources import FlightStore, LandingZone
 
 # Each domain module exposes a small `defs`; this is the only place that joins them.
@@ -15,6 +15,7 @@ DOMAINS: list[dg.Definitions] = [
     aggregates.defs,
     cleaner.defs,
     runs.defs,
+    review.defs,
 ]
 
 defs = dg.Definitions.merge(

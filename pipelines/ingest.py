@@ -1,6 +1,8 @@
 """Ingest one drop day: decode every file, validate, settle duplicates, store atomically.
 
-This is the plain function the Dagster asset and `flights ingest` both call.
+This is the plain function the Dagster asset and `flights ingest` both call. The day's
+blocking checks (reconciliation, reject rate) decide at the end of its transaction whether
+its rows are published or held for an operator's review.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -15,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.drops import read_drop
-from pipelines.drops.batches import DEFAULT_BATCH_ROWS
-from pipelines.drops.files import partition_fingerprint, scan_day
+from pipelines.drops.batches import DEFAULT_BATCH_ROWS, DropBatch
+from pipelines.drops.files import DropFile, day_folder, partition_fingerprint, scan_day
 from pipelines.flights.aircraft_state import carried_fingerprint, day_identifier
 from pipelines.flights.identity import FlightIdentifier, needs_flight_ids
 from pipelines.flights.records import Rejected
@@ -26,10 +29,29 @@ from pipelines.quality.validate import validate_batch
 from pipelines.warehouse.aggregates import Window, partition_window, refresh_aggregates
 from pipelines.warehouse.columnstore import recompress_window
 from pipelines.warehouse.connection import connect
-from pipelines.warehouse.partition_load import PartitionLoad, lock_day
+from pipelines.warehouse.partition_load import FailedCheck, LoadCounts, PartitionLoad, lock_day
 from pipelines.warehouse.sqlfiles import load_sql
 
-Progress = Callable[[int, int], None]  # (bytes of files done, rows read so far)
+Progress = Callable[[int, int, int], None]  # (bytes of files done, total bytes, rows read)
+
+DEFAULT_MAX_REJECT_RATE = 0.05
+
+# A watcher of every load in this context (the CLI's progress bar: Dagster runs the CLI's
+# jobs in-process, in the caller's thread, so the reader's progress reaches it from here).
+progress_watcher: ContextVar[Progress | None] = ContextVar("progress_watcher", default=None)
+
+
+class NoDrops(RuntimeError):
+    """A day with no drop files: nothing is changed, and the run must not look like a load."""
+
+    def __init__(self, day: date, folder: Path) -> None:
+        self.day = day
+        self.folder = folder
+        state = "is empty" if folder.is_dir() else "does not exist"
+        super().__init__(
+            f"no drops for {day}: {folder} {state}; nothing was changed (check the landing "
+            "root: FLIGHTS_LANDING_ROOT or `flights ingest --landing`)"
+        )
 
 
 @dataclass
@@ -53,6 +75,7 @@ class PartitionReport:
     points_per_hour: Counter[datetime] = field(default_factory=Counter)
     # Later days identified again because this one changed what they start from.
     reidentified: list[date] = field(default_factory=list)
+    held: FailedCheck | None = None  # the blocking check that held the day, if one failed
 
     @property
     def rows_per_second(self) -> float:
@@ -65,6 +88,17 @@ class PartitionReport:
     @property
     def reject_rate(self) -> float:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+
+def audit(rows_read: int, counts: LoadCounts, max_reject_rate: float) -> FailedCheck | None:
+    """The blocking checks of a load, decided before anything is published."""
+    accounted = counts.rows_stored + counts.rows_quarantined + counts.duplicates
+    if rows_read != accounted:
+        return FailedCheck("rows_reconcile", float(rows_read - accounted))
+    rate = counts.rows_quarantined / rows_read if rows_read else 0.0
+    if rate > max_reject_rate:
+        return FailedCheck("reject_rate", rate, max_reject_rate)
+    return None
 
 
 def reason_kind(reason: str) -> str:
@@ -112,6 +146,15 @@ def _settle_seen(
     return keep, int(same.sum()), rejects
 
 
+def _bytes_into(drop: DropFile, batch: DropBatch) -> int:
+    """How far into its file a batch reached, from its last record's byte offset (offsets in
+    a gzipped file count uncompressed bytes: those files count when done)."""
+    if drop.name.endswith(".gz") or batch.frame.empty:
+        return 0
+    offset = batch.frame["byte_offset"].max()
+    return 0 if pd.isna(offset) else min(int(offset), drop.size)
+
+
 def ingest_partition(
     database_url: str,
     day: date,
@@ -119,13 +162,21 @@ def ingest_partition(
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE,
 ) -> PartitionReport:
     """Load every drop of `day` in one transaction and return its counts; then identify
     the following days again while what they start from changed (`reidentify_following`)."""
     report = load_partition(
-        database_url, day, landing_root, batch_rows=batch_rows, progress=progress
+        database_url,
+        day,
+        landing_root,
+        batch_rows=batch_rows,
+        progress=progress,
+        max_reject_rate=max_reject_rate,
     )
-    report.reidentified = reidentify_following(database_url, day, landing_root, batch_rows)
+    report.reidentified = reidentify_following(
+        database_url, day, landing_root, batch_rows, max_reject_rate
+    )
     return report
 
 
@@ -146,7 +197,11 @@ def _stale_identity(database_url: str, day: date, landing_root: Path) -> bool:
 
 
 def reidentify_following(
-    database_url: str, day: date, landing_root: Path, batch_rows: int = DEFAULT_BATCH_ROWS
+    database_url: str,
+    day: date,
+    landing_root: Path,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE,
 ) -> list[date]:
     """Load again each following day whose flights were identified from a state the store
     no longer holds (it was loaded before `day`, or while `day` was being loaded), and
@@ -155,7 +210,13 @@ def reidentify_following(
     done: list[date] = []
     following = day + timedelta(days=1)
     while _stale_identity(database_url, following, landing_root):
-        load_partition(database_url, following, landing_root, batch_rows=batch_rows)
+        load_partition(
+            database_url,
+            following,
+            landing_root,
+            batch_rows=batch_rows,
+            max_reject_rate=max_reject_rate,
+        )
         with connect(database_url, autocommit=True) as conn:
             window = partition_window(conn, following)
             if window is not None:
@@ -172,11 +233,23 @@ def load_partition(
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Progress | None = None,
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE,
 ) -> PartitionReport:
-    """Load every drop of `day` in one transaction and return its counts."""
+    """Load every drop of `day` in one transaction and return its counts: published when
+    its blocking checks pass, else held. Raises NoDrops, changing nothing, for a day without
+    files."""
     started = time.perf_counter()
     scan = scan_day(landing_root, day)
     files = scan.drops
+    if not files:
+        raise NoDrops(day, day_folder(landing_root, day))
+    total_bytes = sum(f.size for f in files)
+    watchers = [w for w in (progress, progress_watcher.get()) if w is not None]
+
+    def report_progress(done: int, rows: int) -> None:
+        for watcher in watchers:
+            watcher(done, total_bytes, rows)
+
     fingerprint = partition_fingerprint(files)
     keys = PartitionKeys()
     reasons: Counter[str] = Counter()
@@ -224,19 +297,20 @@ def load_partition(
                     load.note_metadata(checked.good)
                     flights.update(checked.good["flight_id"].unique())
                     reasons.update(reason_kind(r.reason) for r in rejects)
-                    if progress:
-                        progress(done_bytes, rows_read)
+                    report_progress(done_bytes + _bytes_into(drop, batch), rows_read)
                 done_bytes += drop.size
-                if progress:
-                    progress(done_bytes, rows_read)
+                report_progress(done_bytes, rows_read)
+            failed = audit(rows_read, load.counts, max_reject_rate)
             counts = load.finish(
                 files=len(files),
                 rows_read=rows_read,
                 fingerprint=fingerprint,
                 carried_state=carried,
+                failed=failed,
             )
-        if counts.min_timestamp is not None and counts.max_timestamp is not None:
-            # A compressed day this load wrote into is left compressed again.
+        if failed is None and counts.min_timestamp is not None and counts.max_timestamp is not None:
+            # A compressed day this load wrote into is left compressed again (a held day wrote
+            # only its held tables).
             with conn.transaction():
                 recompress_window(
                     conn,
@@ -258,4 +332,5 @@ def load_partition(
         files_skipped=len(scan.skipped),
         reject_reasons=reasons,
         points_per_hour=per_hour,
+        held=failed,
     )

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     in_progress_suffixes: str = Field(
         ".part,.tmp", description="comma-separated endings of files still being written"
     )
+    operator: str | None = Field(
+        None, description="who `flights accept` / `reject` record; unset: the login name"
+    )
 
     # Aggregates and retention.
     raw_retention_days: Days = Field(90, description="days of raw points kept")
@@ -307,6 +310,11 @@ def redact(url: str) -> str:
 def max_reject_rate() -> float:
     """Above this share of quarantined rows a partition's check fails and blocks downstream."""
     return load().max_reject_rate
+
+
+def operator() -> str | None:
+    """Who `flights accept` / `reject` record as deciding, when not the login name."""
+    return load().operator
 
 
 def flight_gap() -> timedelta:

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Refreshes the Dagster UI screenshots in docs/screenshots/ from the running UI.
 #
-# Assumes: Chromium is installed (Debian: `apt-get install chromium`, /usr/bin/chromium;
-# override with CHROMIUM=/path), Node.js and npm are on PATH, the project environment is set
-# up (scripts/setup.sh), the flight store is up, and the Dagster instance already has runs:
-# `flights demo` (or `flights ingest --from 2024-01-02 --landing .flights/demo-landing`).
+# Assumes: Node.js and npm are on PATH, the project environment is set up (scripts/setup.sh),
+# the flight store is up, and the Dagster instance already has runs: `flights demo` (or
+# `flights ingest --from 2024-01-02 --landing .flights/demo-landing`), and a held day,
+# SCREENSHOTS_HELD_DAY (default 2024-03-01): a day whose reject_rate check failed, e.g. the
+# bundled drops of a day plus a file of bad lines, ingested with `flights ingest`. Chromium
+# is Debian's (/usr/bin/chromium, installed here with apt-get when missing; override with
+# CHROMIUM=/path).
 #
 # It starts `flights ui` on DAGSTER_UI_PORT (default 3000), drives headless Chromium with
 # playwright-core (installed into a throwaway directory, not into the project), writes
@@ -12,6 +15,8 @@
 #   docs/screenshots/partition-materialization.png  flight_data's materialization of a partition
 #   docs/screenshots/asset-checks.png               flight_data's Checks tab (rows_reconcile)
 #   docs/screenshots/automation.png                 the schedules and sensors
+#   docs/screenshots/held-day-checks.png            the checks of the held day (reject_rate)
+#   docs/screenshots/quarantine-command.png         `flights quarantine --day <held day>`
 # and stops the UI again. Set SCREENSHOTS_UI_URL=http://host:port to use a UI that is
 # already running instead (it is then left running). SCREENSHOTS_PARTITION picks the
 # partition of the materialization screenshot (default 2021-10-07).
@@ -22,8 +27,13 @@ root=$PWD
 chromium=${CHROMIUM:-/usr/bin/chromium}
 playwright_version=1.65.1
 partition=${SCREENSHOTS_PARTITION:-2021-10-07}
+held_day=${SCREENSHOTS_HELD_DAY:-2024-03-01}
 out="$root/docs/screenshots"
 
+if [ ! -x "$chromium" ] && [ "$chromium" = /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+    echo "installing Debian's chromium ..."
+    apt-get install -y --no-install-recommends chromium fonts-dejavu-core >/dev/null
+fi
 if [ ! -x "$chromium" ]; then
     echo "Chromium not found at $chromium: apt-get install chromium (or set CHROMIUM)" >&2
     exit 3
@@ -75,13 +85,21 @@ else
     curl -fs "$url/server_info" >/dev/null || { cat "$work/ui.log" >&2; exit 1; }
 fi
 
+# The quarantine review as an operator sees it in a 160-column terminal, prompt included.
+{
+    echo "\$ flights quarantine --day $held_day --limit 8"
+    COLUMNS=160 .venv/bin/flights quarantine --day "$held_day" --limit 8
+} >"$work/quarantine.txt"
+
 (cd "$work" && npm init -y >/dev/null && \
     npm install --no-audit --no-fund --loglevel=error "playwright-core@$playwright_version" >/dev/null)
 
 cat >"$work/shoot.js" <<'JS'
 const { chromium } = require('playwright-core');
 
-const [base, out, partition, executablePath, failedShot] = process.argv.slice(2);
+const fs = require('fs');
+const [base, out, partition, executablePath, failedShot, heldDay, quarantineText] =
+  process.argv.slice(2);
 const W = 1600, H = 1000;
 const NAV_WIDTH = 240;  // Dagster's left navigation column
 
@@ -95,6 +113,7 @@ async function open(page, path, waitTexts) {
   }
   await page.waitForLoadState('networkidle');
   await page.waitForTimeout(1500);
+  if (await skip.isVisible().catch(() => false)) await skip.click();  // shown late, sometimes
 }
 
 async function shot(page, name, clip) {
@@ -163,6 +182,36 @@ async function assetGraph(page) {
   await shot(page, 'asset-graph.png');
 }
 
+// The held day's checks: reject_rate failed on that partition, with the next commands.
+async function heldDayChecks(page) {
+  await open(page, '/assets/flight_data?view=checks&checkDetail=reject_rate',
+             ['reject_rate', 'unique_keys']);
+  await page.getByText('Partitions', { exact: true }).last().click();
+  await page.getByPlaceholder('Filter by partition').fill(heldDay);
+  // The list measures each key in a hidden copy first: click the visible one.
+  await page.locator(`text="${heldDay}" >> visible=true`).last().click();
+  await page.getByText('flights accept', { exact: false }).first().waitFor({ timeout: 60000 });
+  await page.waitForTimeout(1500);
+  await shot(page, 'held-day-checks.png');
+}
+
+// A terminal's text, rendered as a terminal shows it (box drawing in a monospace font).
+async function quarantineOutput(page) {
+  const text = fs.readFileSync(quarantineText, 'utf8');
+  const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  await page.setContent(
+    '<html><body style="margin:0;background:#1e1e1e">' +
+    '<pre style="margin:0;padding:16px;display:inline-block;color:#d4d4d4;' +
+    'font:13px/1.35 \'DejaVu Sans Mono\',monospace">' + escaped + '</pre></body></html>');
+  const box = await page.locator('pre').boundingBox();
+  await page.screenshot({
+    path: `${out}/quarantine-command.png`,
+    clip: { x: 0, y: 0, width: Math.ceil(box.width), height: Math.ceil(box.height) },
+    fullPage: true,
+  });
+  console.log('wrote quarantine-command.png  (flights quarantine)');
+}
+
 (async () => {
   const browser = await chromium.launch({
     executablePath, headless: true,
@@ -184,6 +233,9 @@ async function assetGraph(page) {
 
     await open(page, '/automation', ['ingest_job_schedule', 'landing_zone_sensor', 'flight_cleaner_daily']);
     await shot(page, 'automation.png', { x: 0, y: 0, width: W, height: 560 });
+
+    await heldDayChecks(page);
+    await quarantineOutput(page);
   } catch (err) {
     await page.screenshot({ path: failedShot }).catch(() => {});
     console.error(`screenshot failed on ${page.url()}: ${err.message}`);
@@ -197,5 +249,6 @@ JS
 
 mkdir -p "$out"
 failed_shot="${TMPDIR:-/tmp}/flights-screenshots-failed.png"
-(cd "$work" && node shoot.js "$url" "$out" "$partition" "$chromium" "$failed_shot")
+(cd "$work" && node shoot.js "$url" "$out" "$partition" "$chromium" "$failed_shot" \
+    "$held_day" "$work/quarantine.txt")
 ls -l "$out"/*.png

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ import pytest
 from pipelines.assets.landing_sensor import landing_zone_sensor
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.definitions import defs
+from pipelines.ingest import ingest_partition
 from tests.conftest import DATA
 from tests.drops_factory import message, write_jsonl, write_pb
 
@@ -71,7 +73,7 @@ def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
 
 
 @pytest.mark.apache
-def test_a_day_over_the_reject_threshold_fails_its_blocking_check(
+def test_a_day_over_the_reject_threshold_fails_its_check_and_publishes_nothing(
     env: Path, apache_url: str
 ) -> None:
     day = env / "2024-03-01"
@@ -94,12 +96,18 @@ def test_a_day_over_the_reject_threshold_fails_its_blocking_check(
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert checks["reject_rate"].passed is False
     assert checks["reject_rate"].metadata["reject_rate"].value == 0.75
+    assert checks["reject_rate"].metadata["publish_as_is"].value == "flights accept 2024-03-01"
     assert checks["rows_reconcile"].passed is True
+    assert {c.partition for c in checks.values()} == {"2024-03-01"}
+    assert result.get_asset_materialization_events() == []
 
 
 @pytest.mark.apache
-def test_the_sensor_requests_new_and_changed_days_only(env: Path) -> None:
-    resources = {"landing": LandingZone(root=str(env))}
+def test_the_sensor_requests_new_and_changed_days_only(env: Path, apache_url: str) -> None:
+    resources = {
+        "landing": LandingZone(root=str(env)),
+        "flight_store": FlightStore(database_url=apache_url),
+    }
     (env / "not-a-day").mkdir()
     with dg.build_sensor_context(resources=resources) as ctx:
         first = landing_zone_sensor(ctx)
@@ -112,3 +120,44 @@ def test_the_sensor_requests_new_and_changed_days_only(env: Path) -> None:
     with dg.build_sensor_context(cursor=first.cursor, resources=resources) as ctx:
         third = landing_zone_sensor(ctx)
     assert sorted(r.partition_key for r in third.run_requests) == ["2024-01-02", "2024-01-03"]
+
+
+@pytest.mark.apache
+def test_the_sensor_first_tick_requests_only_days_the_ledger_does_not_know(
+    env: Path, apache_url: str
+) -> None:
+    ingest_partition(apache_url, date(2024, 1, 2), env)
+    write_jsonl(env / "2024-03-01" / "bad.jsonl", ["not json"] * 3)
+    assert ingest_partition(apache_url, date(2024, 3, 1), env).held is not None
+    resources = {
+        "landing": LandingZone(root=str(env)),
+        "flight_store": FlightStore(database_url=apache_url),
+    }
+    with dg.build_sensor_context(resources=resources) as ctx:  # no cursor: a first tick
+        first = landing_zone_sensor(ctx)
+    assert [r.partition_key for r in first.run_requests] == ["2022-08-02"]
+    assert {r.job_name for r in first.run_requests} <= {None, "ingest_job"}
+    write_pb(env / "2024-01-02" / "late.pb", [message(0, timestamp="2024-01-02T00:00:00Z")])
+    with dg.build_sensor_context(resources=resources) as ctx:
+        changed = landing_zone_sensor(ctx)
+    assert sorted(r.partition_key for r in changed.run_requests) == ["2022-08-02", "2024-01-02"]
+
+
+@pytest.mark.apache
+def test_cli_runs_are_listed_under_ingest_job(env: Path, apache_url: str) -> None:
+    from rich.console import Console
+
+    from pipelines.cli.ingest import run_ingest
+
+    with dg.instance_for_test() as instance:
+        os.environ["DAGSTER_HOME"] = instance.root_directory
+        (Path(instance.root_directory) / "dagster.yaml").touch()
+        [(_, status, counts)] = run_ingest([date(2024, 1, 2)], Console(quiet=True))
+        assert (status, counts["rows_stored"]) == ("ok", 305)
+        with dg.DagsterInstance.get() as same:
+            runs = same.get_runs(
+                dg.RunsFilter(
+                    job_name="ingest_job", tags={".dagster/repository": "__repository__@pipelines"}
+                )
+            )
+    assert [r.tags["dagster/partition"] for r in runs] == ["2024-01-02"]

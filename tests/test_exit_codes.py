@@ -39,10 +39,13 @@ def test_a_blocking_check_that_fails_exits_1_with_one_line_naming_it(
     write_jsonl(day / "bad.jsonl", [json.dumps({"flight_id": ""})] * 7)
     done = _ingest(date(2024, 3, 1), landing, {**os.environ, "FLIGHTS_DATABASE_URL": apache_url})
     assert done.returncode == 1, done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, done.stderr
-    assert errors[0].startswith("error: 2024-03-01: check reject_rate failed: reject_rate=0.7")
-    assert "threshold=0.05" in errors[0]
+    # The day is held (write-audit-publish): one line names the check, its values, what next.
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(
+        "Error: held, not published: 2024-03-01 (check reject_rate failed: reject_rate=0.7"
+    )
+    assert "threshold=0.05" in lines[0]
     assert "Traceback" not in done.stdout + done.stderr
 
 

@@ -96,7 +96,7 @@ def test_duplicates_exact_and_conflicting_within_and_across_files(
     day = tmp_path / "2024-03-01"
     write_pb(day / "a.pb", [message(0), message(1), message(1), message(2, altitude=1)])
     write_pb(day / "b.pb", [message(2), message(3), message(0, altitude=5)])
-    report = ingest_partition(db_url, date(2024, 3, 1), tmp_path, batch_rows=2)
+    report = ingest_partition(db_url, date(2024, 3, 1), tmp_path, batch_rows=2, max_reject_rate=1.0)
     # 7 read: 4 keys stored; message(1) repeated exactly; message(2) in a.pb conflicts with
     # message(2) in b.pb (b wins); message(0) likewise.
     assert (report.rows_read, report.rows_stored, report.duplicates, report.rows_quarantined) == (
@@ -203,11 +203,11 @@ def test_flights_ingest_cli_reports_each_day_and_is_idempotent(
     apache_url: str, flights_env: Path
 ) -> None:
     env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url}
-    # The second day has no drops: an empty day is a valid day with zero rows.
-    args = [FLIGHTS, "ingest", "--from", "2022-08-02", "--to", "2022-08-03", "--landing", str(REAL)]
+    # A day without drops is refused (tests/test_publish.py); this range has drops every day.
+    args = [FLIGHTS, "ingest", "--from", "2022-08-02", "--to", "2022-08-02", "--landing", str(REAL)]
     first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 0, first.stderr
-    assert "2022-08-02" in first.stdout and "871" in first.stdout and "1742" in first.stdout
+    assert "2022-08-02" in first.stdout and "871" in first.stdout and "1,742" in first.stdout
     before = snapshot(apache_url)
     second = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
     assert second.returncode == 0, second.stderr
@@ -238,6 +238,31 @@ def test_a_run_killed_during_its_write_leaves_nothing_and_the_rerun_completes(
     report = ingest_partition(apache_url, date(2024, 3, 1), landing)
     assert report.rows_stored == 240_000 and report.reconciles
     shutil.rmtree(landing)
+
+
+def test_progress_reaches_the_cli_with_bytes_rows_and_totals(
+    apache_url: str, tmp_path: Path
+) -> None:
+    from pipelines.ingest import progress_watcher
+
+    day = tmp_path / "2024-03-01"
+    write_pb(day / "a.pb", synthetic_day(2_500, flights=50))
+    write_jsonl(day / "b.jsonl", [{"flight_id": "x", "latitude": 1}] * 3)
+    seen: list[tuple[int, int, int]] = []
+    token = progress_watcher.set(lambda done, total, rows: seen.append((done, total, rows)))
+    try:
+        report = ingest_partition(
+            apache_url, date(2024, 3, 1), tmp_path, batch_rows=500, max_reject_rate=1.0
+        )
+    finally:
+        progress_watcher.reset(token)
+    total = report.bytes
+    assert {t for _, t, _ in seen} == {total}
+    assert seen[-1] == (total, total, report.rows_read)
+    assert [s[0] for s in seen] == sorted(s[0] for s in seen)  # bytes only grow
+    assert [s[2] for s in seen] == sorted(s[2] for s in seen)
+    inside = [done for done, _, rows in seen if 0 < done < (day / "a.pb").stat().st_size]
+    assert len(inside) >= 3  # within a file, not only at its end
 
 
 def test_the_key_check_finds_the_enforced_primary_key_and_misses_it_when_gone(

@@ -112,6 +112,7 @@ def _metadata(report: CleanReport, landing: list[LandingAction]) -> dict[str, dg
         "raw_chunks_compressed": dg.MetadataValue.int(len(report.compressed_chunks)),
         "aggregate_chunks_dropped": dg.MetadataValue.int(len(report.aggregate_chunks)),
         "quarantine_rows_deleted": dg.MetadataValue.int(report.quarantine_rows),
+        "held_loads_discarded": dg.MetadataValue.int(report.held_loads),
         "aggregate_windows_refreshed": dg.MetadataValue.text(
             ", ".join(str(r.refreshed) for r in report.refreshed if r.refreshed) or "none"
         ),

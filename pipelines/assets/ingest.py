@@ -2,7 +2,14 @@
 
 One multi-asset writes both tables in one transaction (a partition is all or nothing); its
 checks run in the same step from the counts it just produced, so they always describe the
-partition that was written.
+partition that was written. Every check result belongs to its day (partitioned checks), so a
+day's checks view shows that day.
+
+Write-audit-publish: when a check fails, the day is held, not published. The step then
+records the failed checks and materializes nothing (the partition's last materialization is
+still the published state); the aggregates and `unique_keys` are skipped, and the check's
+metadata says what to run next (`flights quarantine`, `flights accept`, a re-run). A day
+without drop files fails the run and changes nothing.
 """
 
 import json
@@ -17,7 +24,7 @@ from pipelines.assets.partitions import DAILY
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.assets.retries import DATABASE_RETRY, permanent_errors_fail_at_once
 from pipelines.assets.runs import in_process_with_liveness
-from pipelines.ingest import PartitionReport, ingest_partition
+from pipelines.ingest import NoDrops, PartitionReport, ingest_partition
 from pipelines.quality.schema import POSITION_SCHEMA
 from pipelines.warehouse.ingest_checks import key_constraint
 
@@ -36,23 +43,37 @@ def _column_schema() -> dg.TableSchema:
 
 COLUMN_SCHEMA = _column_schema()
 
+# Not `blocking` in Dagster's sense: the load itself holds a failing day before anything is
+# published, and then materializes nothing, so nothing downstream runs.
 CHECKS = [
     dg.AssetCheckSpec(
         "rows_reconcile",
         asset="flight_data",
-        blocking=True,
+        partitions_def=DAILY,
         description="Rows read = rows stored + rows quarantined + exact "
-        "duplicates, for the partition just written.",
+        "duplicates, for the partition just written. A failing day is held, not published.",
     ),
     dg.AssetCheckSpec(
         "reject_rate",
         asset="flight_data",
-        blocking=True,
+        partitions_def=DAILY,
         description="Share of quarantined rows stays under the configured "
-        "threshold (FLIGHTS_MAX_REJECT_RATE); above it downstream "
-        "aggregates wait for an operator.",
+        "threshold (FLIGHTS_MAX_REJECT_RATE); above it the day is held, unpublished, until "
+        "an operator accepts it (`flights accept DAY`) or re-runs it.",
     ),
 ]
+
+
+def next_commands(day: date, *, held: bool) -> dict[str, dg.MetadataValue]:
+    """What the operator runs next for this day, as metadata beside its results."""
+    commands = {"review_rejects": f"flights quarantine --day {day}"}
+    if held:
+        commands |= {
+            "publish_as_is": f"flights accept {day}",
+            "discard_held_rows": f"flights reject {day}",
+            "rerun_with_threshold": f"FLIGHTS_MAX_REJECT_RATE=0.5 flights ingest --from {day}",
+        }
+    return {name: dg.MetadataValue.text(command) for name, command in commands.items()}
 
 
 def _reasons_table(report: PartitionReport) -> dg.TableMetadataValue:
@@ -84,6 +105,7 @@ def _points_per_hour(report: PartitionReport) -> dg.TableMetadataValue:
         dg.AssetSpec(
             "flight_data",
             group_name="flights",
+            skippable=True,  # a held day publishes nothing
             kinds={"timescaledb"},
             description="Position reports (hypertable, one-day chunks): one row per flight "
             "and instant, altitude in feet and speed in knots.",
@@ -98,6 +120,7 @@ def _points_per_hour(report: PartitionReport) -> dg.TableMetadataValue:
             kinds={"timescaledb"},
             description="One row per flight: airline, flight number, airports, "
             "aircraft address and callsign; later drops fill gaps.",
+            skippable=True,
         ),
     ],
     check_specs=CHECKS,
@@ -109,19 +132,28 @@ def _points_per_hour(report: PartitionReport) -> dg.TableMetadataValue:
 def ingest_drops(
     context: dg.AssetExecutionContext, flight_store: FlightStore, landing: LandingZone
 ) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
-    """Decode, validate and store every drop of the partition's day, atomically."""
+    """Decode, validate and store every drop of the partition's day, atomically; hold it
+    instead when a check fails."""
     day = date.fromisoformat(context.partition_key)
     # One transaction: a failed attempt rolled back, so the retry policy may run it again.
     with permanent_errors_fail_at_once():
-        report = ingest_partition(
-            flight_store.url,
-            day,
-            landing.path,
-            progress=lambda done, rows: context.log.debug(f"{rows} rows read, {done} bytes"),
-        )
+        try:
+            report = ingest_partition(
+                flight_store.url,
+                day,
+                landing.path,
+                progress=lambda done, total, rows: context.log.debug(
+                    f"{rows:,} rows read, {done:,} of {total:,} bytes"
+                ),
+                max_reject_rate=landing.reject_threshold,
+            )
+        except NoDrops as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+    outcome = f"HELD ({report.held.describe()})" if report.held else "published"
     context.log.info(
-        f"{day}: {report.files} files, {report.rows_read} read, {report.rows_stored} stored, "
-        f"{report.rows_quarantined} quarantined, {report.duplicates} duplicates"
+        f"{day} {outcome}: {report.files:,} files, {report.rows_read:,} read, "
+        f"{report.rows_stored:,} stored, {report.rows_quarantined:,} quarantined, "
+        f"{report.duplicates:,} duplicates"
     )
     counts = {
         "files": report.files,
@@ -131,38 +163,52 @@ def ingest_drops(
         "rows_quarantined": report.rows_quarantined,
         "duplicates": report.duplicates,
     }
-    yield dg.MaterializeResult(
-        asset_key="flight_data",
-        metadata={
-            **counts,
-            "flights": report.flights,
-            "seconds": round(report.seconds, 3),
-            "rows_per_second": round(report.rows_per_second),
-            "first_point": str(report.min_timestamp),
-            "last_point": str(report.max_timestamp),
-            "reject_reasons": _reasons_table(report),
-            "points_per_hour": _points_per_hour(report),
-            "reidentified_days": ", ".join(map(str, report.reidentified)) or "none",
-            "dagster/row_count": report.rows_stored,
-            "dagster/column_schema": COLUMN_SCHEMA,
-        },
-    )
-    yield dg.MaterializeResult(asset_key="flight_metadata", metadata={"flights": report.flights})
+    held = report.held is not None
+    follow_up = next_commands(day, held=held)
+    if not held:
+        yield dg.MaterializeResult(
+            asset_key="flight_data",
+            metadata={
+                **counts,
+                "flights": report.flights,
+                "seconds": round(report.seconds, 3),
+                "rows_per_second": round(report.rows_per_second),
+                "first_point": str(report.min_timestamp),
+                "last_point": str(report.max_timestamp),
+                "reject_reasons": _reasons_table(report),
+                "points_per_hour": _points_per_hour(report),
+                "reidentified_days": ", ".join(map(str, report.reidentified)) or "none",
+                "dagster/row_count": report.rows_stored,
+                "dagster/column_schema": COLUMN_SCHEMA,
+                **follow_up,
+            },
+        )
+        yield dg.MaterializeResult(
+            asset_key="flight_metadata", metadata={"flights": report.flights}
+        )
+    else:
+        context.log.info(  # the CLI says it once, in its own words
+            f"{day} is held: nothing was published. Review `flights quarantine --day {day}`, "
+            f"then `flights accept {day}` or `flights reject {day}`."
+        )
+    state = {"state": dg.MetadataValue.text("held" if held else "published"), **follow_up}
     yield dg.AssetCheckResult(
         check_name="rows_reconcile",
         asset_key="flight_data",
         passed=report.reconciles,
-        metadata={**counts, "equation": "read = stored + quarantined + duplicates"},
+        metadata={**counts, "equation": "read = stored + quarantined + duplicates", **state},
     )
     yield dg.AssetCheckResult(
         check_name="reject_rate",
         asset_key="flight_data",
         passed=report.reject_rate <= landing.reject_threshold,
         severity=dg.AssetCheckSeverity.ERROR,
+        description=f"{day} held: {report.held.describe()}" if report.held else None,
         metadata={
             "reject_rate": round(report.reject_rate, 6),
             "threshold": landing.reject_threshold,
             "reasons": json.dumps(dict(report.reject_reasons.most_common(10))),
+            **state,
         },
     )
 

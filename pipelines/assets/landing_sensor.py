@@ -1,7 +1,9 @@
 """The landing-zone sensor: a run for each day whose files are new or changed.
 
-The cursor maps each day folder to a fingerprint of its files (names, sizes, modification
-times), so an unchanged day is never requested twice and a rewritten file is noticed.
+A day's fingerprint (its files' names, sizes, modification times) is compared with the
+fingerprints the ledger recorded for the day's loads (published or held), so even the first
+tick requests nothing for a day already loaded from the same files. The cursor keeps what was
+requested, so a day is not requested again while its run is under way.
 """
 
 import json
@@ -11,8 +13,9 @@ import dagster as dg
 
 from pipelines.assets.ingest import ingest_job
 from pipelines.assets.partitions import DAILY
-from pipelines.assets.resources import LandingZone
+from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.drops.files import discover_drops, partition_fingerprint
+from pipelines.warehouse.ingest_checks import known_fingerprints
 
 
 def _day(name: str) -> date | None:
@@ -30,9 +33,11 @@ def _day(name: str) -> date | None:
     "it on (UI, Automation), like the daily schedule.",
 )
 def landing_zone_sensor(
-    context: dg.SensorEvaluationContext, landing: LandingZone
+    context: dg.SensorEvaluationContext, landing: LandingZone, flight_store: FlightStore
 ) -> dg.SensorResult:
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    with flight_store.connection() as conn:
+        loaded = known_fingerprints(conn)
     valid = set(DAILY.get_partition_keys())
     requests, skipped = [], []
     root = landing.path
@@ -43,7 +48,7 @@ def landing_zone_sensor(
             skipped.append(folder.name)
             continue
         fingerprint = partition_fingerprint(discover_drops(root, day))
-        if seen.get(folder.name) == fingerprint:
+        if seen.get(folder.name) == fingerprint or fingerprint in loaded.get(day, set()):
             continue
         seen[folder.name] = fingerprint
         requests.append(

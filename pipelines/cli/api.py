@@ -133,6 +133,11 @@ def get(
             connection, flight_id, start=start, end=end, max_points=max_points, timeout=timeout
         )
     except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAVAILABLE:
+            raise click.ClickException(
+                f"no API server answers at {target}; start one with `flights serve` "
+                "(or pass --target host:port)"
+            ) from None
         raise click.ClickException(f"{exc.code().name}: {exc.details()}") from None
     resolution = flight_pb2.Resolution.Name(response.resolution).removeprefix("RESOLUTION_")
     first = (

@@ -108,6 +108,11 @@ def clean_command(
         f"quarantine before {report.quarantine_before}: "
         f"{'would delete' if dry_run else 'deleted'} {report.quarantine_rows:,} rows"
     )
+    if report.held_loads:
+        click.echo(
+            f"held loads before {report.raw_horizon:%Y-%m-%d}: "
+            f"{'would discard' if dry_run else 'discarded'} {report.held_loads:,}"
+        )
     for action in landing:
         prefix = "would be " if dry_run and not action.action.startswith("kept") else ""
         click.echo(f"landing {action.path}: {prefix}{action.action}")

@@ -33,6 +33,9 @@ class _LazyCommands(click.Group):
         "serve": "pipelines.cli.api:serve",
         "get": "pipelines.cli.api:get",
         "runs": "pipelines.cli.runs:runs_group",
+        "accept": "pipelines.cli.review:accept_command",
+        "reject": "pipelines.cli.review:reject_command",
+        "quarantine": "pipelines.cli.review:quarantine_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -111,6 +114,10 @@ def migrate_command() -> None:
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 def ui(port: int) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's instance."""
+    # Dagster would print pages of tracebacks for a database it cannot reach: say it once.
+    for url in (settings.database_url(), settings.dagster_database_url()):
+        with connect(url, connect_timeout=10):
+            pass
     command = [
         sys.executable,
         "-m",
@@ -165,5 +172,7 @@ def main() -> None:
         line = message[0] if message else type(exc).__name__
         if isinstance(exc, psycopg.OperationalError) and "refused" in line:
             line += " (is the database up? `flights db up` starts the local one)"
+        if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedFunction):
+            line = f"the flight store has no schema yet ({line}); run `flights migrate` first"
         click.echo(f"error: {line}", err=True)
         sys.exit(1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import signal
 import sys
@@ -132,6 +133,7 @@ def execute_run(
     partition_key: str,
     run_config: Mapping[str, Any],
     say: Callable[[str], None],
+    tags: Mapping[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Executes the job in process, in a worker thread, while this (main) thread watches it.
 
@@ -156,13 +158,17 @@ def execute_run(
                 raise_on_error=False,
                 run_config=run_config,
                 run_id=run_id,
-                tags={WORKER_TAG: worker_identity()},
+                tags={**(tags or {}), WORKER_TAG: worker_identity()},
             )
         except BaseException as exc:  # re-raised in the main thread
             outcome["error"] = exc
 
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
-    worker = threading.Thread(target=work, name=f"run {run_id[:8]}", daemon=True)
+    # The run sees the caller's context (e.g. the progress bar's watcher of the reader).
+    context = contextvars.copy_context()
+    worker = threading.Thread(
+        target=context.run, args=(work,), name=f"run {run_id[:8]}", daemon=True
+    )
     said = None
     try:
         release_dead_runs(instance)

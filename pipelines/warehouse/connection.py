@@ -7,10 +7,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import psycopg
 
 T = TypeVar("T")
+
+POSTGRES_SCHEMES = ("postgres", "postgresql")
 
 # SQLSTATEs after which the same work, started again, can succeed: the server went away or
 # is restarting (57P01-57P03, class 08), or the transaction lost a race (40001, 40P01).
@@ -38,6 +41,14 @@ def connect(url: str, **kwargs: Any) -> psycopg.Connection:
     server) two clients share a session and their `_pg3_N` names collide. The queries here
     are few and large, so preparing them buys nothing.
     """
+    scheme = urlsplit(url).scheme if "://" in url else None
+    if scheme is not None and scheme not in POSTGRES_SCHEMES:
+        # libpq would say `missing "=" after ...`: it reads any other URL as key=value text.
+        raise ValueError(
+            f"the flight store must be PostgreSQL with TimescaleDB, not {scheme}://; set "
+            "FLIGHTS_DATABASE_URL=postgresql://user@host:5432/flights (or unset it for the "
+            "local server, `flights db up`)"
+        )
     return psycopg.connect(url, prepare_threshold=None, **kwargs)
 
 

@@ -20,3 +20,11 @@ def aircraft_instants_twice(conn: psycopg.Connection, day: date) -> int:
     primary key cannot see them (the flight ids differ)."""
     row = conn.execute(load_sql("ingest/aircraft_instants_twice"), {"day": day}).fetchone()
     return int(row[0]) if row else 0
+
+
+def known_fingerprints(conn: psycopg.Connection) -> dict[date, set[str]]:
+    """Each day's fingerprints of the drops it was loaded from (published or held)."""
+    known: dict[date, set[str]] = {}
+    for day, fingerprint in conn.execute(load_sql("ingest/known_fingerprints")):
+        known.setdefault(day, set()).add(fingerprint)
+    return known

@@ -4,11 +4,19 @@ A run killed at any point leaves the previous state (nothing is committed before
 and two runs of the same day queue on an advisory lock instead of interleaving. The first
 load of a day COPYs batches straight into the hypertable; a batch that meets stored rows, and
 every batch of a re-run, goes through a staging table and an upsert that skips unchanged rows.
+
+Write-audit-publish: the day's rows are written inside a savepoint and the blocking checks
+decide at the end. A passing day commits as written (the fast path costs one spooled copy of
+the bytes it sent). A failing day rolls back to the savepoint, so the published state of the
+day stays exactly as it was, and replays the spooled batches into `held_points` instead,
+with its quarantine and a `held_loads` row saying which check failed.
 """
 
 from __future__ import annotations
 
 import io
+import struct
+import tempfile
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,7 +46,9 @@ _QUARANTINE_COLUMNS = (
     "byte_offset",
     "reason",
     "raw_record",
+    "held",
 )
+_BLOCK_LENGTH = struct.Struct(">Q")  # spooled batches: length-prefixed CSV blocks
 _PENDING = 2  # batches queued for the writer thread
 _CANONICAL_TIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"
 # Stable key for the day's advisory lock: partitions never share one.
@@ -81,9 +91,18 @@ def storable_text(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
-def lock_day(conn: psycopg.Connection, day: date) -> None:
-    """The day's advisory lock, until the transaction ends: runs of one day queue on it."""
-    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, day.toordinal()))
+@dataclass(frozen=True)
+class FailedCheck:
+    """The blocking check a load failed, and why: the load is held, not published."""
+
+    name: str
+    value: float
+    threshold: float | None = None
+
+    def describe(self) -> str:
+        if self.threshold is None:
+            return f"{self.name} failed ({self.value:g})"
+        return f"{self.name} {self.value:.4f} > {self.threshold:g}"
 
 
 @dataclass
@@ -114,19 +133,23 @@ class PartitionLoad:
         self._metadata: dict[str, dict[str, str]] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="partition-write")
         self._pending: deque[Future[None]] = deque()
+        # Every block sent to flight_data, in order: what a held load replays into held_points.
+        self._spool = tempfile.TemporaryFile(prefix="flights-day-")  # noqa: SIM115 - closed in __exit__
 
     def __enter__(self) -> PartitionLoad:
         self._tx = self.conn.transaction()
         self._tx.__enter__()
         lock_day(self.conn, self.day)
         share_writes_lock(self.conn)  # the cleaner never drops a range being written
-        self.conn.execute("DELETE FROM quarantine WHERE partition_day = %s", (self.day,))
+        # This run replaces any earlier held load of the day, whether it publishes or holds.
+        self.conn.execute(load_sql("ingest/discard_held"), {"day": self.day})
         row = self.conn.execute(
             "SELECT 1 FROM partition_loads WHERE partition_day = %s", (self.day,)
         ).fetchone()
         self._rerun = row is not None
         if self._rerun:
             self.conn.execute(load_sql("ingest/create_produced_keys"))
+        self.conn.execute("SAVEPOINT day_rows")
         return self
 
     def __exit__(
@@ -143,6 +166,7 @@ class PartitionLoad:
             except BaseException as write_error:
                 failure = write_error
         self._writer.shutdown(wait=True, cancel_futures=True)
+        self._spool.close()
         if failure is None:
             self._tx.__exit__(exc_type, exc, tb)
             return
@@ -166,6 +190,8 @@ class PartitionLoad:
         self._count_stored(frame)
 
     def _write(self, block: bytes, may_conflict: bool) -> None:
+        self._spool.write(_BLOCK_LENGTH.pack(len(block)))
+        self._spool.write(block)
         if not (self._rerun or may_conflict):
             try:
                 with self.conn.transaction():
@@ -197,6 +223,10 @@ class PartitionLoad:
             copy.write(block)
 
     def _upsert(self, block: bytes) -> None:
+        self._stage(block)
+        self.conn.execute(load_sql("ingest/upsert_stage"))
+
+    def _stage(self, block: bytes) -> None:
         if not self._stage_ready:
             self.conn.execute(load_sql("ingest/create_stage"))
             self._stage_ready = True
@@ -241,6 +271,7 @@ class PartitionLoad:
                         r.byte_offset,
                         storable_text(r.reason),
                         None if r.raw_record is None else storable_text(r.raw_record),
+                        True,
                     )
                 )
         self.counts.rows_quarantined += len(rejects)
@@ -250,46 +281,95 @@ class PartitionLoad:
 
     # -- the end -----------------------------------------------------------------------
     def finish(
-        self, *, files: int, rows_read: int, fingerprint: str, carried_state: str | None
+        self,
+        *,
+        files: int,
+        rows_read: int,
+        fingerprint: str,
+        carried_state: str | None,
+        failed: FailedCheck | None,
     ) -> LoadCounts:
-        """Write metadata and the ledger row; the commit happens on leaving the block. A
-        re-run first deletes the day's OpenSky points it did not produce (re-keyed flights)."""
+        """Publish the day (no failed check) or hold it; the commit happens on leaving the
+        block. A published re-run first deletes the day's OpenSky points it did not produce
+        (re-keyed flights)."""
         self.drain()
-        emptied: list[str] = []
-        if self._rerun:
-            start = datetime.combine(self.day, time(), tzinfo=UTC)
-            emptied = [
-                row[0]
-                for row in self.conn.execute(
-                    load_sql("ingest/forget_unproduced"),
-                    {"day_start": start, "day_end": start + timedelta(days=1)},
-                )
-            ]
+        ledger = {
+            "partition_day": self.day,
+            "files": files,
+            "rows_read": rows_read,
+            "rows_stored": self.counts.rows_stored,
+            "rows_quarantined": self.counts.rows_quarantined,
+            "duplicates": self.counts.duplicates,
+            "min_timestamp": self.counts.min_timestamp,
+            "max_timestamp": self.counts.max_timestamp,
+            "fingerprint": fingerprint,
+            "carried_state": carried_state,
+        }
+        if failed is None:
+            emptied: list[str] = []
+            if self._rerun:
+                start = datetime.combine(self.day, time(), tzinfo=UTC)
+                emptied = [
+                    row[0]
+                    for row in self.conn.execute(
+                        load_sql("ingest/forget_unproduced"),
+                        {"day_start": start, "day_end": start + timedelta(days=1)},
+                    )
+                ]
+            self.conn.execute("RELEASE SAVEPOINT day_rows")
+            self._write_metadata("ingest/upsert_metadata")
+            if emptied:
+                self.conn.execute(load_sql("ingest/forget_empty_flights"), {"flight_ids": emptied})
+            self.conn.execute(load_sql("ingest/publish_quarantine"), {"day": self.day})
+            self.conn.execute(load_sql("ingest/record_load"), ledger)
+        else:
+            self._hold()
+            self._write_metadata("ingest/hold_metadata")
+            self.conn.execute(
+                load_sql("ingest/record_hold"),
+                {
+                    **ledger,
+                    "failed_check": failed.name,
+                    "check_value": failed.value,
+                    "threshold": failed.threshold,
+                },
+            )
+        return self.counts
+
+    def _write_metadata(self, statement: str) -> None:
         with self.conn.cursor() as cur:
             # Sorted, so concurrent days lock shared flights in one order (no deadlock).
             cur.executemany(
-                load_sql("ingest/upsert_metadata"),
+                load_sql(statement),
                 [
-                    {"flight_id": fid, **{c: meta.get(c) for c in METADATA_COLUMNS}}
+                    {"day": self.day, "flight_id": fid} | {c: meta.get(c) for c in METADATA_COLUMNS}
                     for fid, meta in sorted(self._metadata.items())
                 ],
             )
-        if emptied:
-            self.conn.execute(load_sql("ingest/forget_empty_flights"), {"flight_ids": emptied})
-        c = self.counts
-        self.conn.execute(
-            load_sql("ingest/record_load"),
-            {
-                "partition_day": self.day,
-                "files": files,
-                "rows_read": rows_read,
-                "rows_stored": c.rows_stored,
-                "rows_quarantined": c.rows_quarantined,
-                "duplicates": c.duplicates,
-                "min_timestamp": c.min_timestamp,
-                "max_timestamp": c.max_timestamp,
-                "fingerprint": fingerprint,
-                "carried_state": carried_state,
-            },
+
+    def _hold(self) -> None:
+        """Undo the day's writes and keep them aside: its quarantine rows are carried over the
+        rollback, its points replayed from the spool into held_points (last write wins, as in
+        flight_data)."""
+        rejected = io.BytesIO()
+        copy_out = load_sql("ingest/copy_out_held_quarantine")
+        with self.conn.cursor().copy(copy_out, {"day": self.day}) as copy:
+            for data in copy:
+                rejected.write(data)
+        self.conn.execute("ROLLBACK TO SAVEPOINT day_rows")
+        self._stage_ready = False  # the staging table was created after the savepoint
+        statement = sql.SQL("COPY quarantine ({}) FROM STDIN").format(
+            sql.SQL(", ").join(sql.Identifier(c) for c in _QUARANTINE_COLUMNS)
         )
-        return c
+        with self.conn.cursor().copy(statement) as copy:
+            copy.write(rejected.getvalue())
+        self._spool.seek(0)
+        while header := self._spool.read(_BLOCK_LENGTH.size):
+            (length,) = _BLOCK_LENGTH.unpack(header)
+            self._stage(self._spool.read(length))
+            self.conn.execute(load_sql("ingest/hold_stage"), {"day": self.day})
+
+
+def lock_day(conn: psycopg.Connection, day: date) -> None:
+    """Serialise every writer of one day (loads, accepts, rejects) inside its transaction."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, day.toordinal()))

@@ -7,7 +7,8 @@ chunks older than the compression age that stay (pipelines/warehouse/columnstore
 the drop, it brings the aggregates of the data
 about to go up to date; after, it records the new raw horizon, below which no refresh reaches
 again. Aggregate chunks past their own, longer retention and quarantined rows past theirs go
-in the same transaction as the raw chunks.
+in the same transaction as the raw chunks, with the held loads (write-audit-publish) of days
+past the raw retention: published, their points would be dropped anyway.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class CleanReport:
     refreshed: tuple[RefreshReport, ...]
     seconds: float
     compressed_chunks: tuple[Chunk, ...] = ()  # licensed edition: raw chunks now compressed
+    held_loads: int = 0  # held loads of days past the raw retention, discarded
 
     @property
     def raw_bytes(self) -> int:
@@ -167,12 +169,16 @@ def clean(
         row = conn.execute(
             load_sql("retention/count_quarantine"), {"before": quarantine_before}
         ).fetchone()
+        held = conn.execute(
+            load_sql("retention/count_held"), {"before": raw_horizon.date()}
+        ).fetchone()
         report = report_for(
             raw_chunks=_chunks(conn, "flight_data", raw_horizon),
             aggregate_chunks=_aggregate_chunks(conn, aggregate_horizon, drop=False),
             quarantine_rows=row[0] if row else 0,
             refreshed=(),
             compressed_chunks=_compress(conn, raw_horizon, compress_horizon, run=False),
+            held_loads=held[0] if held else 0,
         )
     else:
         with advisory_lock(conn, WRITES_LOCK), advisory_lock(conn, MAINTENANCE_LOCK):
@@ -187,6 +193,9 @@ def clean(
                     ).rowcount,
                     refreshed=refreshed,
                     compressed_chunks=compressed,
+                    held_loads=conn.execute(
+                        load_sql("retention/prune_held"), {"before": raw_horizon.date()}
+                    ).rowcount,
                 )
                 if name == "apache":
                     conn.execute(

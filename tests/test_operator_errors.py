@@ -1,0 +1,106 @@
+"""Every error an operator meets on a normal day is one line naming the cause and what to run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.assets.resources import FlightStore, LandingZone
+from pipelines.definitions import defs
+
+FLIGHTS = str(Path(sys.executable).with_name("flights"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def one_line(args: list[str], **env: str) -> str:
+    """Run `flights`, expect exit status 1 and exactly one line on stderr; return it."""
+    run = subprocess.run(
+        [FLIGHTS, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 1, run
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    return lines[0]
+
+
+@pytest.mark.apache
+def test_commands_on_an_unmigrated_database_say_run_migrate(
+    apache_db: str, flights_env: Path
+) -> None:
+    for args in (["clean", "--date", "2024-01-01"], ["serve", "--port", "0"]):
+        line = one_line(args, FLIGHTS_DATABASE_URL=apache_db)
+        assert line.startswith("error: the flight store has no schema yet ("), line
+        assert line.endswith("); run `flights migrate` first"), line
+
+
+def test_flights_ui_with_the_database_down_says_start_it(flights_env: Path) -> None:
+    port = _free_port()
+    line = one_line(["ui"], FLIGHTS_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/x")
+    assert line.startswith("error: connection failed: "), line
+    assert "Connection refused" in line
+    assert line.endswith("(is the database up? `flights db up` starts the local one)")
+
+
+def test_flights_get_without_a_server_says_start_one(flights_env: Path) -> None:
+    target = f"127.0.0.1:{_free_port()}"
+    assert one_line(["get", "abc123", "--target", target]) == (
+        f"Error: no API server answers at {target}; start one with `flights serve` "
+        "(or pass --target host:port)"
+    )
+
+
+def test_migrate_with_a_url_of_another_database_names_the_expected_form(
+    flights_env: Path,
+) -> None:
+    assert one_line(["migrate"], FLIGHTS_DATABASE_URL="mysql://user@host/flights") == (
+        "error: the flight store must be PostgreSQL with TimescaleDB, not mysql://; set "
+        "FLIGHTS_DATABASE_URL=postgresql://user@host:5432/flights (or unset it for the local "
+        "server, `flights db up`)"
+    )
+
+
+def test_a_day_before_the_start_date_names_the_setting(flights_env: Path) -> None:
+    assert one_line(["ingest", "--from", "2017-05-01"], FLIGHTS_START_DATE="2018-01-01") == (
+        "Error: 2017-05-01 is before FLIGHTS_START_DATE (2018-01-01); set "
+        "FLIGHTS_START_DATE=2017-05-01 to ingest older days"
+    )
+
+
+@pytest.mark.apache
+def test_a_dagster_run_of_a_day_without_drops_fails_and_materializes_nothing(
+    apache_url: str, flights_env: Path
+) -> None:
+    landing = flights_env / "landing"
+    result = defs.resolve_job_def("ingest_job").execute_in_process(
+        partition_key="2024-03-01",
+        instance=dg.DagsterInstance.ephemeral(),
+        resources={
+            "flight_store": FlightStore(database_url=apache_url),
+            "landing": LandingZone(root=str(landing)),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert result.get_asset_materialization_events() == []
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data.user_failure_data is not None
+    assert failure.step_failure_data.user_failure_data.description == (
+        f"no drops for 2024-03-01: {landing}/2024-03-01 does not exist; nothing was changed "
+        "(check the landing root: FLIGHTS_LANDING_ROOT or `flights ingest --landing`)"
+    )
