@@ -152,8 +152,8 @@ def test_cli_runs_are_listed_under_ingest_job(env: Path, apache_url: str) -> Non
     with dg.instance_for_test() as instance:
         os.environ["DAGSTER_HOME"] = instance.root_directory
         (Path(instance.root_directory) / "dagster.yaml").touch()
-        [(_, status, counts)] = run_ingest([date(2024, 1, 2)], Console(quiet=True))
-        assert (status, counts["rows_stored"]) == ("ok", 305)
+        [outcome] = run_ingest([date(2024, 1, 2)], Console(quiet=True))
+        assert (outcome.status, outcome.metadata["rows_stored"]) == ("ok", 305)
         with dg.DagsterInstance.get() as same:
             runs = same.get_runs(
                 dg.RunsFilter(

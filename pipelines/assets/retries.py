@@ -30,6 +30,8 @@ def permanent_errors_fail_at_once() -> Iterator[None]:
     nothing)."""
     try:
         yield
+    except dg.Failure:
+        raise  # already says what failed and whether to retry
     except Exception as exc:
         if is_transient(exc):
             raise

@@ -113,11 +113,11 @@ class DayOutcome:
 
 
 def _check_values(evaluation: dg.AssetCheckEvaluation) -> str:
-    """The check's short scalar values, `name=value` (long texts stay in the run log)."""
+    """The check's numbers, `name=value` (texts and next commands stay in the run log)."""
     values = [
         f"{name}={entry.value}"
         for name, entry in evaluation.metadata.items()
-        if isinstance(entry.value, int | float | str) and len(str(entry.value)) <= 40
+        if isinstance(entry.value, int | float) and not isinstance(entry.value, bool)
     ]
     return ", ".join(values) or "no values"
 

@@ -225,6 +225,8 @@ class PartitionLoad:
     def _upsert(self, block: bytes) -> None:
         self._stage(block)
         self.conn.execute(load_sql("ingest/upsert_stage"))
+        if self._rerun:
+            self.conn.execute(load_sql("ingest/note_produced_keys"))
 
     def _stage(self, block: bytes) -> None:
         if not self._stage_ready:
@@ -233,9 +235,6 @@ class PartitionLoad:
         else:
             self.conn.execute("TRUNCATE ingest_stage")
         self._copy("ingest_stage", block)
-        self.conn.execute(load_sql("ingest/upsert_stage"))
-        if self._rerun:
-            self.conn.execute(load_sql("ingest/note_produced_keys"))
 
     def _count_stored(self, frame: pd.DataFrame) -> None:
         c = self.counts
