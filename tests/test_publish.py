@@ -247,7 +247,7 @@ def _visible(url: str, flight_id: str) -> tuple[int, list[str], int]:
     end.FromJsonString("2024-03-02T00:00:00Z")
     with serving(url) as running, stub_for(running.port) as stub:
         try:
-            points = len(stub.GetFlightData(pb.FlightDataRequest(flight_id=flight_id)).data)
+            points = len(stub.GetFlightData(pb.FlightDataRequest(flight_id=flight_id)).flight_data)
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise
