@@ -35,6 +35,7 @@ from pipelines.api.config import ApiConfig
 from pipelines.api.guards import Refused, StoreAvailability, StreamGate
 from pipelines.api.validation import BadRequest, TrackQuery, to_timestamp
 from pipelines.api.wire import Encoded, encode_track, serialize_response
+from pipelines.flights.records import METADATA_COLUMNS
 from pipelines.proto import flight_pb2, flight_pb2_grpc
 from pipelines.warehouse.flight_reads import (
     Cancellation,
@@ -122,16 +123,7 @@ def _rpc(method: F) -> F:
 
 def _summary(meta: FlightMeta | FlightListing, **totals: Any) -> flight_pb2.FlightSummary:
     fields: dict[str, Any] = {
-        name: getattr(meta, name) or ""
-        for name in (
-            "flight_id",
-            "airline",
-            "flight_number",
-            "departure_airport",
-            "arrival_airport",
-            "icao24",
-            "callsign",
-        )
+        name: getattr(meta, name) or "" for name in ("flight_id", *METADATA_COLUMNS)
     }
     return flight_pb2.FlightSummary(**fields, **totals)
 
