@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
-from pipelines.assets.runs import WORKER_TAG
+from pipelines.assets.ingest import WRITE_POOL
+from pipelines.assets.runs import WORKER_TAG, ensure_pool_limits
 from pipelines.ingest import ingest_partition
 from pipelines.settings import with_database
 from pipelines.warehouse.connection import connect
@@ -66,7 +68,9 @@ def wait_until(url: str, condition: str, proc: subprocess.Popen | None, what: st
             row = watcher.execute(condition).fetchone()
             if row and row[0]:
                 return
-            assert proc is None or proc.poll() is None, f"the run ended before {what}"
+            if proc is not None and proc.poll() is not None:
+                said = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"the run ended ({proc.returncode}) before {what}: {said[-3000:]}")
             time.sleep(0.05)
     pytest.fail(f"never saw {what}")
 
@@ -405,6 +409,45 @@ def _dagster_home(path: Path) -> Path:
     with dg.DagsterInstance.from_config(str(path)) as instance:
         assert instance.get_runs() == []
     return path
+
+
+@pytest.mark.apache
+@pytest.mark.parametrize("runs", [2, 4])
+def test_runs_starting_together_on_a_fresh_instance_all_get_their_pool(
+    dagster_storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: int
+) -> None:
+    """Every run creates its pools' limits before claiming a slot; on a fresh instance they
+    all insert the same row. The test holds the table so that all of them reach the insert
+    before any commits: each run must go on with the winner's row."""
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
+    home = _dagster_home(tmp_path / "home")
+    instances = [dg.DagsterInstance.from_config(str(home)) for _ in range(runs)]
+    errors: list[BaseException] = []
+
+    def start(instance: dg.DagsterInstance) -> None:
+        try:
+            ensure_pool_limits(instance, [WRITE_POOL])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in instances]
+    with holding(dagster_storage_url, "LOCK TABLE concurrency_limits IN EXCLUSIVE MODE"):
+        for thread in threads:
+            thread.start()
+        with connect(dagster_storage_url, autocommit=True) as watcher:
+            while watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO concurrency_limits%'"
+            ).fetchone() != (runs,):
+                assert all(t.is_alive() for t in threads) and not errors, errors
+                time.sleep(0.05)
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    info = instances[0].event_log_storage.get_concurrency_info(WRITE_POOL)
+    assert (info.slot_count, info.active_slot_count) == (2, 0)
+    for instance in instances:
+        instance.dispose()
 
 
 @pytest.mark.apache
@@ -817,8 +860,9 @@ def test_a_run_waiting_for_a_slot_says_for_whom_and_stops_at_once_and_clear_free
             said = _read_until(waiting, "waiting for a slot in pool flight_store_writes")
             assert said.count("held by") == 1 and said.count(" alive)") == 2, said
             waiting.send_signal(stop)
-            assert waiting.wait(timeout=60) == status
-            assert f"stopped by {stop.name}" in waiting.stdout.read()
+            code = waiting.wait(timeout=60)
+            told = waiting.stdout.read()
+            assert code == status and f"stopped by {stop.name}" in told, (code, said + told)
         for proc in (first, second):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=60)

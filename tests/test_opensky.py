@@ -293,6 +293,28 @@ def test_quotes_are_data_and_bytes_that_are_not_text_reject_their_row_only() -> 
     ]
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    damaged=st.lists(
+        st.binary(min_size=1, max_size=60).filter(lambda b: b"\n" not in b and b"\r" not in b),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_lines_of_any_bytes_cost_their_own_row_only(damaged: list[bytes]) -> None:
+    """Lines of random bytes (misshapen, not UTF-8) between real rows: every real row is
+    kept at its line, every damaged one is kept or rejected at its own line, and nothing
+    fails inside Arrow's callbacks (an exception there is swallowed and fails this test)."""
+    good = [row.encode() for row in REAL_ROWS[:2]]
+    lines = [good[0], *damaged, good[1]]
+    batches = read(b"\n".join([HEADER_LINE.encode(), *lines]) + b"\n")
+    assert sum(b.rows_read for b in batches) == len(lines)
+    kept = frames(batches)["record"].tolist()
+    rejected = [r.line for b in batches for r in b.rejected]
+    assert kept[0] == 2 and kept[-1] == len(lines) + 1
+    assert sorted(kept + rejected) == list(range(2, len(lines) + 2))
+
+
 def test_a_file_that_is_not_opensky_is_rejected_whole() -> None:
     [batch] = read(b"flight_id,latitude,longitude\nabc,1,2\n")
     assert batch.frame.empty

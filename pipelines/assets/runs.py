@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import sqlalchemy.exc
 from dagster._core.execution.context.system import PlanOrchestrationContext
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.retries import RetryMode
@@ -134,6 +135,22 @@ def run_states(instance: dg.DagsterInstance) -> list[RunState]:
     return states
 
 
+def ensure_pool_limits(instance: dg.DagsterInstance, pools: Iterable[str]) -> None:
+    """Gives each pool its default limit before any step claims a slot in it.
+
+    Dagster creates a pool's limit row when a step first claims a slot; two runs that start
+    together on a fresh instance both insert it, and the loser's run fails on the unique key.
+    Here the loser finds the winner's row and goes on.
+    """
+    storage = instance.event_log_storage
+    for pool in sorted(set(pools) - set(storage.get_concurrency_keys())):
+        try:
+            storage.initialize_concurrency_limit_to_default(pool)
+        except sqlalchemy.exc.DBAPIError:  # the unique key, or the transaction it aborted
+            if pool not in storage.get_concurrency_keys():
+                raise
+
+
 def release(instance: dg.DagsterInstance, state: RunState, reason: str) -> None:
     """Marks the run failed (when unfinished) and frees every pool slot it holds or awaits."""
     run = instance.get_run_by_id(state.run_id)
@@ -158,7 +175,7 @@ def release_dead_runs(instance: dg.DagsterInstance, *, keep: Iterable[str] = ())
 
 class LivenessExecutor(dg.Executor):
     """Dagster's in-process executor, recording the run's process first (the liveness
-    record) and releasing dead runs before this run claims any slot."""
+    record), creating its pools' limits and releasing dead runs before it claims any slot."""
 
     def __init__(self, inner: dg.Executor) -> None:
         self._inner = inner
@@ -176,6 +193,7 @@ class LivenessExecutor(dg.Executor):
     ) -> Iterator[dg.DagsterEvent]:
         instance = plan_context.instance
         instance.add_run_tags(plan_context.run_id, {WORKER_TAG: worker_identity()})
+        ensure_pool_limits(instance, (step.pool for step in execution_plan.steps if step.pool))
         for state in release_dead_runs(instance, keep=[plan_context.run_id]):
             plan_context.log.warning(f"released {state.describe()}: its process is gone")
         yield from self._inner.execute(plan_context, execution_plan)

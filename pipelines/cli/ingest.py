@@ -133,6 +133,9 @@ def _step_error(result: dg.ExecuteInProcessResult) -> str:
                 cause = data.error.cause or data.error
                 lines = cause.message.strip().splitlines()
                 return f"step {event.step_key} failed: {lines[0] if lines else cause.cls_name}"
+    for event in result.all_events:
+        if event.is_run_failure and event.message:
+            return f"the run failed: {event.message.strip().splitlines()[0]}"
     return "the run failed (see the run in the Dagster UI)"
 
 

@@ -247,6 +247,8 @@ class _BlockParser:
         problems: dict[int, list[str]] = {}  # row index in the table -> reasons
         text = _without_lone_returns(block)
         try:
+            if not _is_utf8(text):  # Arrow could not hand a misshapen row to the handler
+                raise pa.ArrowInvalid("not UTF-8")
             table = self._table(text, self._typed)
             columns = {name: table.column(name).combine_chunks() for name in _READ}
         except pa.ArrowInvalid:
@@ -328,6 +330,17 @@ def _without_lone_returns(block: bytes) -> bytes:
     if b"\r" not in block:
         return block
     return re.sub(rb"\r(?!\n)", b"\x00", block)
+
+
+def _is_utf8(block: bytes) -> bool:
+    """True for ASCII (every real OpenSky block, checked at memory speed) and other UTF-8."""
+    if block.isascii():
+        return True
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _ascii_where_misshapen(block: bytes, fields: int) -> bytes:
