@@ -68,6 +68,7 @@ def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
         "rows_reconcile": True,
         "reject_rate": True,
         "unique_keys": True,
+        "positions_under_one_flight": True,
         "minute_points_match_raw": True,
     }
 

@@ -17,10 +17,13 @@ from datetime import UTC, date, datetime
 from itertools import permutations
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 
+from pipelines.assets.ingest import positions_under_one_flight
+from pipelines.assets.resources import FlightStore
 from pipelines.ingest import ingest_partition
 from pipelines.warehouse.aggregates import partition_window, refresh_aggregates
 from pipelines.warehouse.connection import connect
@@ -222,6 +225,42 @@ def test_the_later_day_first_then_the_earlier_keys_each_point_once(
         twice = aircraft_instants_twice(conn, DAYS[1])
     assert alone - now  # the day's own ids of continuing flights are gone
     assert (reidentified, twice) == (0, 0)
+
+
+@pytest.mark.apache
+def test_the_dagster_check_fails_a_day_with_a_position_under_two_flights(
+    apache_url: str, landing: tuple[Path, pd.DataFrame]
+) -> None:
+    """The check sees what the primary key cannot: one aircraft's position under two ids."""
+    root, _ = landing
+    load(apache_url, DAYS[1], root)
+
+    def check() -> dg.AssetCheckResult:
+        context = dg.build_op_context(
+            partition_key=DAYS[1].isoformat(),
+            resources={"flight_store": FlightStore(database_url=apache_url)},
+        )
+        result = positions_under_one_flight(context)
+        assert isinstance(result, dg.AssetCheckResult)
+        return result
+
+    assert check().passed
+    with connect(apache_url) as conn:
+        conn.execute(
+            "INSERT INTO flight_metadata (flight_id, icao24) "
+            "SELECT 'twin', icao24 FROM flight_metadata WHERE icao24 IS NOT NULL LIMIT 1"
+        )
+        conn.execute(
+            'INSERT INTO flight_data (flight_id, "timestamp", latitude, longitude) '
+            "SELECT 'twin', d.\"timestamp\", d.latitude, d.longitude "
+            "FROM flight_data d JOIN flight_metadata m USING (flight_id) "
+            "WHERE m.icao24 = (SELECT icao24 FROM flight_metadata WHERE flight_id = 'twin') "
+            "AND d.flight_id <> 'twin' AND d.\"timestamp\" >= %s LIMIT 3",
+            (DAYS[1],),
+        )
+    failed = check()
+    assert not failed.passed
+    assert failed.metadata["positions_under_two_flights"].value == 3
 
 
 @pytest.mark.apache

@@ -26,7 +26,7 @@ from pipelines.assets.retries import DATABASE_RETRY, permanent_errors_fail_at_on
 from pipelines.assets.runs import in_process_with_liveness
 from pipelines.ingest import NoDrops, PartitionReport, ingest_partition
 from pipelines.quality.schema import POSITION_SCHEMA
-from pipelines.warehouse.ingest_checks import key_constraint
+from pipelines.warehouse.ingest_checks import aircraft_instants_twice, key_constraint
 
 WRITE_POOL = "flight_store_writes"
 
@@ -233,6 +233,30 @@ def unique_keys(flight_store: FlightStore) -> dg.AssetCheckResult:
     )
 
 
+@dg.asset_check(
+    asset="flight_data",
+    partitions_def=DAILY,
+    retry_policy=DATABASE_RETRY,
+    description="No aircraft position in the window the day's load touched is stored under "
+    "two flights: the primary key cannot see it (the flight ids differ); a day identified "
+    "from a neighbour's state that changed afterwards, and not re-keyed, would show here.",
+)
+def positions_under_one_flight(
+    context: dg.AssetCheckExecutionContext, flight_store: FlightStore
+) -> dg.AssetCheckResult:
+    day = date.fromisoformat(context.partition_key)
+    with permanent_errors_fail_at_once(), flight_store.connection() as conn:
+        twice = aircraft_instants_twice(conn, day)
+    return dg.AssetCheckResult(
+        passed=twice == 0,
+        description=None
+        if twice == 0
+        else f"{twice:,} aircraft positions are stored under two flights: run "
+        f"`flights ingest --from {day}` again to re-identify the day and its neighbours",
+        metadata={"positions_under_two_flights": twice},
+    )
+
+
 ingest_job = dg.define_asset_job(
     "ingest_job",
     # The day's aggregates refresh in the same run, after the blocking checks pass.
@@ -253,7 +277,7 @@ daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
 
 defs = dg.Definitions(
     assets=[ingest_drops],
-    asset_checks=[unique_keys],
+    asset_checks=[unique_keys, positions_under_one_flight],
     jobs=[ingest_job],
     schedules=[daily_ingest_schedule],
 )
