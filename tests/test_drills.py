@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from pipelines.assets.ingest import WRITE_POOL
-from pipelines.assets.runs import WORKER_TAG, ensure_pool_limits
+from pipelines.assets.runs import WORKER_TAG
 from pipelines.ingest import ingest_partition
 from pipelines.settings import with_database
 from pipelines.warehouse.connection import connect
@@ -412,42 +411,47 @@ def _dagster_home(path: Path) -> Path:
 
 
 @pytest.mark.apache
-@pytest.mark.parametrize("runs", [2, 4])
 def test_runs_starting_together_on_a_fresh_instance_all_get_their_pool(
-    dagster_storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, runs: int
+    apache_url: str, dagster_storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every run creates its pools' limits before claiming a slot; on a fresh instance they
-    all insert the same row. The test holds the table so that all of them reach the insert
-    before any commits: each run must go on with the winner's row."""
+    """On a fresh instance every run inserts its pool's limit row before claiming a slot.
+    The test holds that table until all the `flights ingest` calls wait on their insert, so
+    they all race for it: each must go on with the winner's row and load its day."""
+    landing = tmp_path / "landing"
+    days = KILL_DAYS[:3]
+    for day in days:
+        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(200, day.isoformat()))
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
-    home = _dagster_home(tmp_path / "home")
-    instances = [dg.DagsterInstance.from_config(str(home)) for _ in range(runs)]
-    errors: list[BaseException] = []
-
-    def start(instance: dg.DagsterInstance) -> None:
-        try:
-            ensure_pool_limits(instance, [WRITE_POOL])
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(i,)) for i in instances]
+    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
+    env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url}
     with holding(dagster_storage_url, "LOCK TABLE concurrency_limits IN EXCLUSIVE MODE"):
-        for thread in threads:
-            thread.start()
+        runs = [
+            subprocess.Popen(
+                [FLIGHTS, "ingest", "--from", day.isoformat(), "--landing", str(landing)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for day in days
+        ]
         with connect(dagster_storage_url, autocommit=True) as watcher:
             while watcher.execute(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO concurrency_limits%'"
-            ).fetchone() != (runs,):
-                assert all(t.is_alive() for t in threads) and not errors, errors
+            ).fetchone() != (len(runs),):
+                ended = [r for r in runs if r.poll() is not None]
+                assert not ended, [r.communicate()[0][-3000:] for r in ended]
                 time.sleep(0.05)
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
-    info = instances[0].event_log_storage.get_concurrency_info(WRITE_POOL)
+    for run in runs:
+        said, _ = run.communicate(timeout=300)
+        assert run.returncode == 0, said[-3000:]
+    with connect(apache_url) as conn:
+        loaded = conn.execute("SELECT partition_day FROM partition_loads ORDER BY 1").fetchall()
+    assert [row[0] for row in loaded] == days
+    with dg.DagsterInstance.get() as instance:
+        info = instance.event_log_storage.get_concurrency_info(WRITE_POOL)
     assert (info.slot_count, info.active_slot_count) == (2, 0)
-    for instance in instances:
-        instance.dispose()
 
 
 @pytest.mark.apache

@@ -25,7 +25,7 @@ import dagster as dg
 import pytest
 
 from pipelines.assets.landing_sensor import landing_zone_sensor
-from pipelines.assets.resources import LandingZone
+from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.proto.flight_pb2 import FlightData
 from pipelines.warehouse.connection import connect
 from tests.drops_factory import framed, message, write_pb
@@ -252,7 +252,10 @@ def test_poisoned_drops_cost_only_their_records(
     apache_url: str, flights_env: Path, landing: Landing
 ) -> None:
     first = run_ingest(apache_url, landing.root)
-    assert first.returncode == 0, first.stdout + first.stderr
+    # The linked day's only entry is the first day's folder: it has no drops of its own, so
+    # the call fails loudly for it and changes nothing of it.
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert f"no drops for {LINKED_DAY}" in first.stderr, first.stderr
     with connect(apache_url) as conn:
         loads = {
             row[0]: row[1:]
@@ -276,7 +279,7 @@ def test_poisoned_drops_cost_only_their_records(
         ).fetchall()
     files, read, kept, rejected, duplicates = loads[DAY]
     assert read == kept + rejected + duplicates
-    assert loads[LINKED_DAY] == (0, 0, 0, 0, 0)  # its folder is the first day's
+    assert LINKED_DAY not in loads
     assert opensky == [("4b1802", "SWR2", 46.5)]
     named = {(fid, ts) for fid, ts in stored if fid in {fid for fid, _ in landing.stored}}
     assert named == landing.stored
@@ -295,13 +298,18 @@ def test_poisoned_drops_cost_only_their_records(
     assert "skipped" in first.stdout and cells[2:4] == [str(files), str(landing.skipped)], row
     before = snapshot(apache_url)
     second = run_ingest(apache_url, landing.root)
-    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.returncode == 1, second.stdout + second.stderr
     assert snapshot(apache_url) == before
 
 
 @pytest.mark.apache
-def test_the_sensor_evaluates_whatever_the_landing_zone_holds(landing: Landing) -> None:
-    resources = {"landing": LandingZone(root=str(landing.root))}
+def test_the_sensor_evaluates_whatever_the_landing_zone_holds(
+    apache_url: str, landing: Landing
+) -> None:
+    resources = {
+        "landing": LandingZone(root=str(landing.root)),
+        "flight_store": FlightStore(database_url=apache_url),
+    }
     (landing.root / os.fsdecode(b"\xfe\xff-not-a-day")).mkdir()
     with dg.build_sensor_context(resources=resources) as ctx:
         first = landing_zone_sensor(ctx)

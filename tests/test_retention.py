@@ -16,8 +16,14 @@ from pipelines.definitions import defs
 from pipelines.ingest import ingest_partition
 from pipelines.retention import policy as retention_settings
 from pipelines.warehouse.aggregates import refresh_aggregates
-from pipelines.warehouse.connection import connect
-from pipelines.warehouse.retention import RetentionError, RetentionPolicy, clean, share_writes_lock
+from pipelines.warehouse.connection import connect, retrying
+from pipelines.warehouse.retention import (
+    CleanReport,
+    RetentionError,
+    RetentionPolicy,
+    clean,
+    share_writes_lock,
+)
 from tests.conftest import DATA
 from tests.test_aggregates import (
     REAL,
@@ -53,8 +59,14 @@ def raw_count(url: str) -> int:
 def run_clean(
     url: str, day: date = AS_OF, policy: RetentionPolicy = POLICY, *, dry_run: bool = False
 ):
-    with connect(url, autocommit=True) as conn:
-        return clean(conn, day, policy, dry_run=dry_run)
+    """As `flights clean` and the cleaner asset run it: again after a transient failure (the
+    drop can deadlock with autovacuum on a chunk; the server picks the drop as the victim)."""
+
+    def attempt() -> CleanReport:
+        with connect(url, autocommit=True) as conn:
+            return clean(conn, day, policy, dry_run=dry_run)
+
+    return retrying(attempt)
 
 
 def test_dropped_days_keep_their_aggregates_and_a_second_run_drops_nothing(db_url: str) -> None:

@@ -143,9 +143,15 @@ def execute_run(
     128 + the signal's number; the day's open transaction dies with the process, so nothing
     of it is committed.
     """
+    import dagster as dg
     from dagster._core.utils import make_new_run_id
 
-    from pipelines.assets.runs import WORKER_TAG, release_dead_runs, worker_identity
+    from pipelines.assets.runs import (
+        WORKER_TAG,
+        ensure_pool_limits,
+        release_dead_runs,
+        worker_identity,
+    )
 
     run_id = make_new_run_id()
     outcome: dict[str, Any] = {}
@@ -172,6 +178,11 @@ def execute_run(
     said = None
     try:
         release_dead_runs(instance)
+        # In-process execution bypasses the job's executor, which does this for launched runs.
+        ensure_pool_limits(
+            instance,
+            (op.pool for op in job.all_node_defs if isinstance(op, dg.OpDefinition) and op.pool),
+        )
         worker.start()
         while worker.is_alive():
             worker.join(timeout=1.0)
