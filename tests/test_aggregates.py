@@ -24,7 +24,7 @@ from pipelines.warehouse.aggregates import (
     utc_midnight,
 )
 from pipelines.warehouse.connection import connect
-from pipelines.warehouse.migrations import edition
+from pipelines.warehouse.editions import edition
 from pipelines.warehouse.sqlfiles import load_sql
 from tests.conftest import DATA
 from tests.drops_factory import write_jsonl

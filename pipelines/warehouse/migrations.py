@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 
 from pipelines.settings import SQL_DIR
+from pipelines.warehouse.editions import edition
 from pipelines.warehouse.sqlfiles import load_sql
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
@@ -38,12 +39,6 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
-
-
-def edition(conn: psycopg.Connection) -> str:
-    """`timescale` (continuous aggregates available) or `apache`."""
-    row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
-    return "timescale" if row and row[0] == "timescale" else "apache"
 
 
 def pending_for(edition_name: str, applied: set[str]) -> list[Migration]:
