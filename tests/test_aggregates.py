@@ -28,6 +28,7 @@ from pipelines.warehouse.aggregates import (
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.editions import edition
 from pipelines.warehouse.migrations import migrate
+from pipelines.warehouse.retention import RetentionPolicy, clean
 from pipelines.warehouse.sqlfiles import load_sql
 from tests.conftest import DATA
 from tests.drops_factory import write_jsonl
@@ -603,3 +604,54 @@ def test_a_database_with_aggregates_gets_its_boxes_when_migrated(empty_db: str) 
         assert [m.version for m in migrate(conn)] == ["010", "011"]
     assert_stored_boxes_are_smallest(empty_db, rows)
     assert_aggregates_match_raw(empty_db)
+
+
+def test_aggregates_of_days_whose_raw_points_are_gone_survive_the_box_migration(
+    empty_db: str,
+) -> None:
+    """The cleaner dropped a day's raw points and kept its aggregates: migrating to the boxes
+    keeps those rows as they were (continuous aggregates are made again: they cannot be
+    computed again from raw points that are gone), with a box holding their reports."""
+    with connect(empty_db) as conn:
+        migrate(conn, "009")
+    gone = [("gone", BOX_DAY + timedelta(minutes=m), 179.5 if m % 2 else -179.5) for m in range(90)]
+    # A minute with reports on both sides: its inner extremes are unknown once raw is gone.
+    mixed = [("mixed", BOX_DAY + timedelta(seconds=s), lon) for s, lon in ((0, 179.6), (9, -179.6))]
+    kept = [("kept", BOX_DAY + DAY + timedelta(seconds=s), 7 + s / 100) for s in range(50)]
+    replace_points(empty_db, gone + mixed + kept)
+    with connect(empty_db, autocommit=True) as conn:
+        clean(conn, (BOX_DAY + DAY).date() + timedelta(days=90), RetentionPolicy())
+        assert conn.execute("SELECT min(timestamp) FROM flight_data").fetchone() == (kept[0][1],)
+    old_columns = {
+        "flight_minutes": "bucket, flight_id, points, first_longitude, last_longitude, "
+        "min_longitude, max_longitude, first_time, last_time",
+        "flight_days": "day, flight_id, points, first_seen, last_seen, min_longitude, "
+        "max_longitude",
+        "traffic_hours": "bucket, flights, points",
+    }
+
+    def snapshot() -> dict[str, list[tuple]]:
+        with connect(empty_db) as conn:
+            return {
+                name: conn.execute(
+                    sql.SQL("SELECT {} FROM {} ORDER BY 1, 2").format(
+                        sql.SQL(columns), sql.Identifier(name)
+                    )
+                ).fetchall()
+                for name, columns in old_columns.items()
+            }
+
+    before = snapshot()
+    assert len(before["flight_minutes"]) == 90 + 1 + 1
+    with connect(empty_db) as conn:
+        migrate(conn)
+    assert snapshot() == before
+    boxes = stored_boxes(empty_db, "flight_days", "day")
+    # Days of minutes on one side each are exact; a minute on both sides keeps the span
+    # through Greenwich, which holds its reports.
+    assert boxes[("gone", BOX_DAY)] == (179.5, -179.5)
+    assert boxes[("mixed", BOX_DAY)] == (-179.6, 179.6)
+    assert boxes[("kept", BOX_DAY + DAY)] == smallest_box([lon for _, _, lon in kept])
+    minutes = stored_boxes(empty_db, "flight_minutes", "bucket")
+    assert all(minutes[("gone", at)] == (lon, lon) for _, at, lon in gone)
+    assert minutes[("mixed", BOX_DAY)] == (-179.6, 179.6)
