@@ -54,8 +54,8 @@ from pipelines.proto import flight_pb2 as pb  # noqa: E402
 from pipelines.proto import flight_pb2_grpc  # noqa: E402
 from pipelines.retention.policy import retention_policy  # noqa: E402
 from pipelines.warehouse.connection import connect  # noqa: E402
+from pipelines.warehouse.editions import edition  # noqa: E402
 from pipelines.warehouse.flight_reads import FlightReads, Source, Window  # noqa: E402
-from pipelines.warehouse.migrations import edition  # noqa: E402
 from pipelines.warehouse.retention import clean  # noqa: E402
 
 FIRST_DAY = date(2024, 3, 1)

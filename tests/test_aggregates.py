@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 
 from pipelines.assets.aggregates import CHECK, flight_aggregates
 from pipelines.assets.ingest import ingest_drops
@@ -16,6 +17,7 @@ from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.definitions import defs
 from pipelines.ingest import ingest_partition
 from pipelines.warehouse.aggregates import (
+    DAY,
     Window,
     partition_window,
     refresh_aggregates,
@@ -24,7 +26,9 @@ from pipelines.warehouse.aggregates import (
     utc_midnight,
 )
 from pipelines.warehouse.connection import connect
-from pipelines.warehouse.migrations import edition
+from pipelines.warehouse.editions import edition
+from pipelines.warehouse.migrations import migrate
+from pipelines.warehouse.retention import RetentionPolicy, clean
 from pipelines.warehouse.sqlfiles import load_sql
 from tests.conftest import DATA
 from tests.drops_factory import write_jsonl
@@ -32,7 +36,7 @@ from tests.drops_factory import write_jsonl
 REAL = DATA / "drops"
 REAL_DAYS = (date(2022, 8, 2), date(2024, 1, 2))
 
-# The contract readers rely on, in order (first_time .. max_longitude are additions).
+# The contract readers rely on, in order (first_time .. east_longitude are additions).
 COLUMNS = {
     "flight_minutes": [
         ("bucket", "timestamp with time zone"),
@@ -53,6 +57,10 @@ COLUMNS = {
         ("max_latitude", "double precision"),
         ("min_longitude", "double precision"),
         ("max_longitude", "double precision"),
+        ("min_east_longitude", "double precision"),
+        ("max_west_longitude", "double precision"),
+        ("west_longitude", "double precision"),
+        ("east_longitude", "double precision"),
     ],
     "flight_days": [
         ("day", "timestamp with time zone"),
@@ -66,6 +74,10 @@ COLUMNS = {
         ("max_latitude", "double precision"),
         ("min_longitude", "double precision"),
         ("max_longitude", "double precision"),
+        ("min_east_longitude", "double precision"),
+        ("max_west_longitude", "double precision"),
+        ("west_longitude", "double precision"),
+        ("east_longitude", "double precision"),
     ],
     "traffic_hours": [
         ("bucket", "timestamp with time zone"),
@@ -82,12 +94,16 @@ EXPECTED = {
                last(latitude, "timestamp"), last(longitude, "timestamp"),
                min(altitude), max(altitude), round(avg(altitude)::float8::numeric, 6),
                round(avg(airspeed)::float8::numeric, 6), max(airspeed), min("timestamp"),
-               max("timestamp"), min(latitude), max(latitude), min(longitude), max(longitude)
+               max("timestamp"), min(latitude), max(latitude), min(longitude), max(longitude),
+               min(longitude) FILTER (WHERE longitude >= 0),
+               max(longitude) FILTER (WHERE longitude < 0)
         FROM flight_data GROUP BY 1, 2""",
     "flight_days": """
         SELECT time_bucket('1 day', "timestamp"), flight_id, min("timestamp"),
                max("timestamp"), count(*), max(altitude), max(airspeed), min(latitude),
-               max(latitude), min(longitude), max(longitude)
+               max(latitude), min(longitude), max(longitude),
+               min(longitude) FILTER (WHERE longitude >= 0),
+               max(longitude) FILTER (WHERE longitude < 0)
         FROM flight_data GROUP BY 1, 2""",
     "traffic_hours": """
         SELECT time_bucket('1 hour', "timestamp"), count(DISTINCT flight_id), count(*)
@@ -98,9 +114,14 @@ STORED = {
         SELECT bucket, flight_id, points, first_latitude, first_longitude, last_latitude,
                last_longitude, min_altitude, max_altitude, round(avg_altitude::numeric, 6),
                round(avg_airspeed::numeric, 6), max_airspeed, first_time, last_time,
-               min_latitude, max_latitude, min_longitude, max_longitude
+               min_latitude, max_latitude, min_longitude, max_longitude, min_east_longitude,
+               max_west_longitude
         FROM flight_minutes""",
-    "flight_days": "SELECT * FROM flight_days",
+    "flight_days": """
+        SELECT day, flight_id, first_seen, last_seen, points, max_altitude, max_airspeed,
+               min_latitude, max_latitude, min_longitude, max_longitude, min_east_longitude,
+               max_west_longitude
+        FROM flight_days""",
     "traffic_hours": "SELECT * FROM traffic_hours",
 }
 
@@ -451,3 +472,186 @@ def test_the_servers_version_picks_a_refresh_it_accepts(db_url: str) -> None:
                     "end": datetime(2024, 1, 2, tzinfo=UTC),
                 },
             )
+
+
+# Boxes across the antimeridian: flights as (flight, time, longitude) rows in two UTC days.
+BOX_DAY = datetime(2024, 3, 10, tzinfo=UTC)
+BoxRow = tuple[str, datetime, float]
+
+
+def smallest_box(longitudes: list[float]) -> tuple[float, float]:
+    """The smallest arc holding every longitude, as (west, east), found by trying each one as
+    the west edge: an independent reference for the stored boxes."""
+    return min(
+        ((west, max(longitudes, key=lambda x: (x - west) % 360)) for west in longitudes),
+        key=lambda box: (box[1] - box[0]) % 360,
+    )
+
+
+def expected_boxes(rows: list[BoxRow], unit: timedelta) -> dict[tuple[str, datetime], tuple]:
+    groups: dict[tuple[str, datetime], list[float]] = {}
+    for flight, moment, longitude in rows:
+        bucket = moment - (moment - BOX_DAY) % unit
+        groups.setdefault((flight, bucket), []).append(longitude)
+    return {key: smallest_box(lons) for key, lons in groups.items()}
+
+
+def stored_boxes(url: str, relation: str, time_column: str) -> dict[tuple[str, datetime], tuple]:
+    with connect(url) as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT flight_id, {}, west_longitude, east_longitude FROM {}").format(
+                sql.Identifier(time_column), sql.Identifier(relation)
+            )
+        ).fetchall()
+    return {(flight, at): (west, east) for flight, at, west, east in rows}
+
+
+def replace_points(url: str, rows: list[BoxRow]) -> None:
+    """The rows become flight_data's only points, and the aggregates are refreshed."""
+    with connect(url) as conn:
+        conn.execute("DELETE FROM flight_data")
+        with conn.cursor().copy(
+            'COPY flight_data (flight_id, "timestamp", latitude, longitude) FROM STDIN'
+        ) as copy:
+            for flight, moment, longitude in rows:
+                copy.write_row((flight, moment, 10.0, longitude))
+        conn.commit()
+    with connect(url, autocommit=True) as conn:
+        refresh_aggregates(conn, BOX_DAY, BOX_DAY + 2 * DAY)
+
+
+def assert_stored_boxes_are_smallest(url: str, rows: list[BoxRow]) -> None:
+    assert stored_boxes(url, "flight_minutes", "bucket") == expected_boxes(
+        rows, timedelta(minutes=1)
+    )
+    assert stored_boxes(url, "flight_days", "day") == expected_boxes(rows, DAY)
+
+
+def _wrapped(micro_degrees: int) -> float:
+    """Micro-degrees folded into [-180, 180) east, then moved off -180 (the same meridian as
+    180, which would make two boxes equally small)."""
+    folded = (micro_degrees + 180_000_000) % 360_000_000 - 180_000_000
+    return max(folded, -179_999_999) / 1e6
+
+
+@st.composite
+def flights_near_and_across(draw: st.DrawFn) -> list[BoxRow]:
+    """Up to four flights, each within 80 degrees of its centre (so its smallest box is
+    unique), centred on the antimeridian, on Greenwich or anywhere, over two days."""
+    rows: list[BoxRow] = []
+    for n in range(draw(st.integers(1, 4))):
+        centre = draw(
+            st.one_of(
+                st.sampled_from([180_000_000, 179_900_000, -179_900_000, 0]),
+                st.integers(-180_000_000, 179_999_999),
+            )
+        )
+        spread = draw(st.sampled_from([100_000, 5_000_000, 80_000_000]))
+        seconds = draw(st.lists(st.integers(0, 2 * 86_400 - 1), min_size=1, max_size=40))
+        for second in sorted(set(seconds)):
+            offset = draw(st.integers(-spread, spread))
+            rows.append((f"box{n}", BOX_DAY + timedelta(seconds=second), _wrapped(centre + offset)))
+    return rows
+
+
+def test_stored_boxes_are_the_smallest_across_the_antimeridian(db_url: str) -> None:
+    """Each minute's and day's stored box (west > east: across the antimeridian) is the
+    smallest arc holding the flight's reports, computed in Python from the raw points."""
+
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(rows=flights_near_and_across())
+    def generated(rows: list[BoxRow]) -> None:
+        replace_points(db_url, rows)
+        assert_stored_boxes_are_smallest(db_url, rows)
+
+    crossing = [
+        ("across", BOX_DAY + timedelta(seconds=s), lon)
+        for s, lon in ((0, 179.97), (20, -179.98), (70, 179.5), (90, -179.2))
+    ]
+    replace_points(db_url, crossing)
+    assert_stored_boxes_are_smallest(db_url, crossing)
+    with connect(db_url) as conn:
+        assert conn.execute(
+            "SELECT west_longitude, east_longitude FROM flight_days"
+        ).fetchall() == [(179.5, -179.2)]
+    generated()
+
+
+def test_a_database_with_aggregates_gets_its_boxes_when_migrated(empty_db: str) -> None:
+    """Aggregates refreshed before the boxes existed (schema 009) hold them once migrated:
+    the Apache rollups are filled in place, the continuous aggregates made again."""
+    with connect(empty_db) as conn:
+        assert migrate(conn, "009")[-1].version == "009"
+    rows = [
+        ("across", BOX_DAY + timedelta(minutes=m, seconds=s), lon)
+        for m in range(0, 600, 7)
+        for s, lon in ((0, 179.9 - m / 1000), (30, -179.9 + m / 1000))
+    ] + [("plain", BOX_DAY + timedelta(hours=30, seconds=s), 7 + s / 100) for s in range(50)]
+    with connect(empty_db) as conn:
+        with conn.cursor().copy(
+            'COPY flight_data (flight_id, "timestamp", latitude, longitude) FROM STDIN'
+        ) as copy:
+            for flight, moment, longitude in rows:
+                copy.write_row((flight, moment, 10.0, longitude))
+        conn.commit()
+    with connect(empty_db, autocommit=True) as conn:
+        refresh_aggregates(conn, BOX_DAY, BOX_DAY + 2 * DAY)
+    with connect(empty_db) as conn:
+        assert [m.version for m in migrate(conn)] == ["010", "011"]
+    assert_stored_boxes_are_smallest(empty_db, rows)
+    assert_aggregates_match_raw(empty_db)
+
+
+def test_aggregates_of_days_whose_raw_points_are_gone_survive_the_box_migration(
+    empty_db: str,
+) -> None:
+    """The cleaner dropped a day's raw points and kept its aggregates: migrating to the boxes
+    keeps those rows as they were (continuous aggregates are made again: they cannot be
+    computed again from raw points that are gone), with a box holding their reports."""
+    with connect(empty_db) as conn:
+        migrate(conn, "009")
+    gone = [("gone", BOX_DAY + timedelta(minutes=m), 179.5 if m % 2 else -179.5) for m in range(90)]
+    # A minute with reports on both sides: its inner extremes are unknown once raw is gone.
+    mixed = [("mixed", BOX_DAY + timedelta(seconds=s), lon) for s, lon in ((0, 179.6), (9, -179.6))]
+    kept = [("kept", BOX_DAY + DAY + timedelta(seconds=s), 7 + s / 100) for s in range(50)]
+    replace_points(empty_db, gone + mixed + kept)
+    with connect(empty_db, autocommit=True) as conn:
+        clean(conn, (BOX_DAY + DAY).date() + timedelta(days=90), RetentionPolicy())
+        assert conn.execute("SELECT min(timestamp) FROM flight_data").fetchone() == (kept[0][1],)
+    old_columns = {
+        "flight_minutes": "bucket, flight_id, points, first_longitude, last_longitude, "
+        "min_longitude, max_longitude, first_time, last_time",
+        "flight_days": "day, flight_id, points, first_seen, last_seen, min_longitude, "
+        "max_longitude",
+        "traffic_hours": "bucket, flights, points",
+    }
+
+    def snapshot() -> dict[str, list[tuple]]:
+        with connect(empty_db) as conn:
+            return {
+                name: conn.execute(
+                    sql.SQL("SELECT {} FROM {} ORDER BY 1, 2").format(
+                        sql.SQL(columns), sql.Identifier(name)
+                    )
+                ).fetchall()
+                for name, columns in old_columns.items()
+            }
+
+    before = snapshot()
+    assert len(before["flight_minutes"]) == 90 + 1 + 1
+    with connect(empty_db) as conn:
+        migrate(conn)
+    assert snapshot() == before
+    boxes = stored_boxes(empty_db, "flight_days", "day")
+    # Days of minutes on one side each are exact; a minute on both sides keeps the span
+    # through Greenwich, which holds its reports.
+    assert boxes[("gone", BOX_DAY)] == (179.5, -179.5)
+    assert boxes[("mixed", BOX_DAY)] == (-179.6, 179.6)
+    assert boxes[("kept", BOX_DAY + DAY)] == smallest_box([lon for _, _, lon in kept])
+    minutes = stored_boxes(empty_db, "flight_minutes", "bucket")
+    assert all(minutes[("gone", at)] == (lon, lon) for _, at, lon in gone)
+    assert minutes[("mixed", BOX_DAY)] == (-179.6, 179.6)

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from psycopg import sql
 
-from pipelines.warehouse.migrations import edition
+from pipelines.warehouse.editions import edition
 from pipelines.warehouse.sqlfiles import load_sql
 
 DAY = timedelta(days=1)

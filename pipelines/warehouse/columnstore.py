@@ -15,7 +15,7 @@ from datetime import datetime
 import psycopg
 
 from pipelines.warehouse.aggregates import Window
-from pipelines.warehouse.migrations import edition
+from pipelines.warehouse.editions import edition
 from pipelines.warehouse.sqlfiles import load_sql
 
 UncompressedChunk = tuple[str, datetime, datetime, int]  # name, range start, end, bytes

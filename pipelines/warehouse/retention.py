@@ -35,7 +35,7 @@ from pipelines.warehouse.aggregates import (
     utc_midnight,
 )
 from pipelines.warehouse.columnstore import compress_chunk, uncompressed_chunks
-from pipelines.warehouse.migrations import edition
+from pipelines.warehouse.editions import edition
 from pipelines.warehouse.sqlfiles import load_sql
 
 

@@ -6,19 +6,22 @@
 -- flight_days; whole minutes at its edges, from flight_minutes; and the sub-minute edges,
 -- from raw points. Each report is counted in exactly one part.
 --
--- A box is decided exactly too. A part whose bounding box lies inside the query box has all
--- its reports inside; one whose bounding box only touches it proves nothing, so such a
--- flight is listed when one of its raw reports in the window is inside the box (a lookup by
--- the primary key). Where raw points were dropped by retention (below the raw horizon) only
--- the aggregates remain: there a touching bounding box lists the flight (minute precision).
+-- A box is decided exactly too. Each part has a longitude box, west to east (the stored
+-- smallest box of an aggregate, migration 010, which may cross the antimeridian; a raw
+-- report's own longitude); either box may cross, so the tests below are written for arcs,
+-- with comparisons only. A part whose box lies inside the query box has all its reports
+-- inside; one whose box only touches it proves nothing, so such a flight is listed when one
+-- of its raw reports in the window is inside the box (a lookup by the primary key). Where raw
+-- points were dropped by retention (below the raw horizon) only the aggregates remain: there
+-- a touching box lists the flight (minute precision).
 WITH parts AS (
     SELECT flight_id, first_seen, last_seen, points,
-           min_latitude, max_latitude, min_longitude, max_longitude, day AS part_start
+           min_latitude, max_latitude, west_longitude, east_longitude, day AS part_start
     FROM flight_days
     WHERE day >= %(days_start)s AND day < %(days_end)s
     UNION ALL
     SELECT flight_id, first_time, last_time, points,
-           min_latitude, max_latitude, min_longitude, max_longitude, bucket
+           min_latitude, max_latitude, west_longitude, east_longitude, bucket
     FROM flight_minutes
     WHERE (bucket >= %(minutes_start)s AND bucket < %(minutes_end)s)
        OR (bucket >= %(late_minutes_start)s AND bucket < %(late_minutes_end)s)
@@ -30,24 +33,36 @@ WITH parts AS (
        OR ("timestamp" >= %(late_raw_start)s AND "timestamp" < %(end)s)
 ), horizon AS (
     SELECT coalesce(max(raw_horizon), '-infinity') AS raw_horizon FROM retention_runs
+), query AS (
+    SELECT %(min_longitude)s::float8 AS west, %(max_longitude)s::float8 AS east,
+           %(min_longitude)s::float8 > %(max_longitude)s::float8 AS crosses
 ), boxed AS (
+    -- A box [w, e] holds the longitudes w..180 and -180..e when w > e (it crosses), else w..e.
     SELECT p.*,
            %(min_latitude)s::float8 IS NULL
            OR (p.min_latitude >= %(min_latitude)s AND p.max_latitude <= %(max_latitude)s
-               AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
-                        THEN p.min_longitude >= %(min_longitude)s
-                             AND p.max_longitude <= %(max_longitude)s
-                        ELSE p.min_longitude >= %(min_longitude)s
-                             OR p.max_longitude <= %(max_longitude)s
+               AND CASE WHEN NOT q.crosses
+                        -- Only the whole circle holds a part across the antimeridian.
+                        THEN (p.west_longitude <= p.east_longitude
+                              AND p.west_longitude >= q.west AND p.east_longitude <= q.east)
+                             OR (q.west <= -180 AND q.east >= 180)
+                        WHEN p.west_longitude <= p.east_longitude
+                        -- A plain part lies in one of the query's two pieces.
+                        THEN p.west_longitude >= q.west OR p.east_longitude <= q.east
+                        ELSE p.west_longitude >= q.west AND p.east_longitude <= q.east
                    END) AS inside,
            p.max_latitude >= %(min_latitude)s AND p.min_latitude <= %(max_latitude)s
-           AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
-                    THEN p.max_longitude >= %(min_longitude)s
-                         AND p.min_longitude <= %(max_longitude)s
-                    ELSE p.max_longitude >= %(min_longitude)s
-                         OR p.min_longitude <= %(max_longitude)s
+           AND CASE WHEN NOT q.crosses AND p.west_longitude <= p.east_longitude
+                    THEN p.west_longitude <= q.east AND p.east_longitude >= q.west
+                    -- Exactly one crosses: the plain one reaches into a piece of the other.
+                    WHEN NOT q.crosses
+                    THEN p.west_longitude <= q.east OR p.east_longitude >= q.west
+                    WHEN p.west_longitude <= p.east_longitude
+                    THEN p.east_longitude >= q.west OR p.west_longitude <= q.east
+                    -- Both cross: both hold the antimeridian.
+                    ELSE true
                END AS touches
-    FROM parts AS p
+    FROM parts AS p CROSS JOIN query AS q
 ), seen AS (
     SELECT b.flight_id,
            min(b.first_seen) AS first_seen,

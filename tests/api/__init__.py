@@ -19,7 +19,7 @@ from pipelines.api.server import RunningServer, start
 from pipelines.proto import flight_pb2_grpc
 from pipelines.warehouse.aggregates import refresh_aggregates
 from pipelines.warehouse.connection import connect
-from pipelines.warehouse.migrations import edition
+from pipelines.warehouse.editions import edition
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_PROTO = ROOT / "tests" / "seed" / "flight_data.proto"
