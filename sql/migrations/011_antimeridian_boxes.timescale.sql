@@ -12,40 +12,41 @@
 --
 -- Aggregates outlive their raw points (the cleaner drops raw days first): the rows below
 -- where that refresh starts cannot be computed again, so they are kept aside here and written
--- back into the new aggregates' materialization tables, nothing lost. Their inner longitude
+-- back into the new aggregates' materialization tables, nothing lost. Plain tables, dropped at
+-- the end: a temporary table would pin session settings (temp_buffers) for the session. Their inner longitude
 -- extremes are unknown where a minute had reports on both sides of Greenwich; 0 bounds them
 -- (the reports lie within min..max), so their box stays the span through Greenwich, as the
 -- Apache edition's rows below the raw horizon get in 011_antimeridian_boxes.apache.sql.
-CREATE TEMPORARY TABLE kept_below ON COMMIT DROP AS
+CREATE TABLE migration_011_kept_below AS
 SELECT greatest(
            coalesce((SELECT date_trunc('day', min("timestamp"), 'UTC') FROM flight_data),
                     'infinity'),
            coalesce((SELECT max(raw_horizon) FROM retention_runs), '-infinity')) AS start;
-CREATE TEMPORARY TABLE kept_minutes ON COMMIT DROP AS
+CREATE TABLE migration_011_kept_minutes AS
 SELECT m.*,
        CASE WHEN m.min_longitude >= 0 THEN m.min_longitude
             WHEN m.max_longitude >= 0 THEN 0 END AS min_east_longitude,
        CASE WHEN m.max_longitude < 0 THEN m.max_longitude
             WHEN m.min_longitude < 0 THEN 0 END AS max_west_longitude
-FROM flight_minutes AS m WHERE m.bucket < (SELECT start FROM kept_below);
+FROM flight_minutes AS m WHERE m.bucket < (SELECT start FROM migration_011_kept_below);
 -- A day's inner extremes are its minutes' (exact for minutes on one side of Greenwich).
-CREATE TEMPORARY TABLE kept_days ON COMMIT DROP AS
+CREATE TABLE migration_011_kept_days AS
 SELECT a.*,
        CASE WHEN a.min_longitude >= 0 THEN a.min_longitude
             WHEN a.max_longitude >= 0 THEN coalesce(
-                (SELECT min(m.min_east_longitude) FROM kept_minutes AS m
+                (SELECT min(m.min_east_longitude) FROM migration_011_kept_minutes AS m
                  WHERE m.flight_id = a.flight_id
                    AND m.bucket >= a.day AND m.bucket < a.day + INTERVAL '1 day'), 0)
        END AS min_east_longitude,
        CASE WHEN a.max_longitude < 0 THEN a.max_longitude
             WHEN a.min_longitude < 0 THEN coalesce(
-                (SELECT max(m.max_west_longitude) FROM kept_minutes AS m
+                (SELECT max(m.max_west_longitude) FROM migration_011_kept_minutes AS m
                  WHERE m.flight_id = a.flight_id
                    AND m.bucket >= a.day AND m.bucket < a.day + INTERVAL '1 day'), 0)
        END AS max_west_longitude
-FROM flight_days AS a WHERE a.day < (SELECT start FROM kept_below);
-CREATE TEMPORARY TABLE kept_hours ON COMMIT DROP AS
-SELECT * FROM traffic_hours WHERE bucket < (SELECT start FROM kept_below);
+FROM flight_days AS a WHERE a.day < (SELECT start FROM migration_011_kept_below);
+CREATE TABLE migration_011_kept_hours AS
+SELECT * FROM traffic_hours WHERE bucket < (SELECT start FROM migration_011_kept_below);
 
 DROP MATERIALIZED VIEW traffic_hours;
 DROP MATERIALIZED VIEW flight_days;
@@ -138,7 +139,7 @@ BEGIN
                                   k.min_east_longitude, k.max_west_longitude),
                longitude_box_east(k.min_longitude, k.max_longitude,
                                   k.min_east_longitude, k.max_west_longitude)
-        FROM kept_minutes AS k$sql$, target);
+        FROM migration_011_kept_minutes AS k$sql$, target);
 
     SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name)
     INTO target FROM timescaledb_information.continuous_aggregates
@@ -152,12 +153,15 @@ BEGIN
                                   k.min_east_longitude, k.max_west_longitude),
                longitude_box_east(k.min_longitude, k.max_longitude,
                                   k.min_east_longitude, k.max_west_longitude)
-        FROM kept_days AS k$sql$, target);
+        FROM migration_011_kept_days AS k$sql$, target);
 
     SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name)
     INTO target FROM timescaledb_information.continuous_aggregates
     WHERE view_schema = current_schema() AND view_name = 'traffic_hours';
     EXECUTE format('INSERT INTO %s (bucket, flights, points) '
-                   'SELECT bucket, flights, points FROM kept_hours', target);
+                   'SELECT bucket, flights, points FROM migration_011_kept_hours', target);
 END
 $$;
+
+DROP TABLE migration_011_kept_below, migration_011_kept_minutes, migration_011_kept_days,
+           migration_011_kept_hours;
