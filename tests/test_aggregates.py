@@ -591,15 +591,7 @@ def test_a_database_with_aggregates_gets_its_boxes_when_migrated(empty_db: str) 
         for m in range(0, 600, 7)
         for s, lon in ((0, 179.9 - m / 1000), (30, -179.9 + m / 1000))
     ] + [("plain", BOX_DAY + timedelta(hours=30, seconds=s), 7 + s / 100) for s in range(50)]
-    with connect(empty_db) as conn:
-        with conn.cursor().copy(
-            'COPY flight_data (flight_id, "timestamp", latitude, longitude) FROM STDIN'
-        ) as copy:
-            for flight, moment, longitude in rows:
-                copy.write_row((flight, moment, 10.0, longitude))
-        conn.commit()
-    with connect(empty_db, autocommit=True) as conn:
-        refresh_aggregates(conn, BOX_DAY, BOX_DAY + 2 * DAY)
+    replace_points(empty_db, rows)
     with connect(empty_db) as conn:
         assert [m.version for m in migrate(conn)] == ["010", "011"]
     assert_stored_boxes_are_smallest(empty_db, rows)
