@@ -8,11 +8,13 @@ Two TimescaleDB editions are tested:
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pytest
 from psycopg import sql
@@ -108,6 +110,23 @@ def apache_url(apache_db: str) -> str:
 def dagster_storage_url(apache_server: str) -> Iterator[str]:
     """An empty database for a Dagster instance's storage, PostgreSQL as in production."""
     yield from _new_apache_database(apache_server)
+
+
+@pytest.fixture
+def production_instance(
+    dagster_storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """DAGSTER_HOME with the production instance (runs, events and schedules in PostgreSQL,
+    queued runs); its storage is created here once: processes that start together must not
+    race to create it. Returns the home folder."""
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
+    home = tmp_path / "production_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_runs() == []
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
 
 
 @pytest.fixture

@@ -400,29 +400,15 @@ def _drill_landing(root: Path) -> None:
     shutil.copytree(DATA / "drops", root, dirs_exist_ok=True)
 
 
-def _dagster_home(path: Path) -> Path:
-    """The production instance (runs, events and schedules in PostgreSQL, queued runs), its
-    storage created here once: processes that start together must not race to create it."""
-    path.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", path)
-    with dg.DagsterInstance.from_config(str(path)) as instance:
-        assert instance.get_runs() == []
-    return path
-
-
 @pytest.mark.apache
 def test_runs_starting_together_on_a_fresh_instance_all_get_their_pool(
-    apache_url: str, dagster_storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    apache_url: str, dagster_storage_url: str, production_instance: Path, tmp_path: Path
 ) -> None:
     """On a fresh instance every run inserts its pool's limit row before claiming a slot.
     The test holds that table until all the `flights ingest` calls wait on their insert, so
     they all race for it: each must go on with the winner's row and load its day."""
-    landing = tmp_path / "landing"
+    landing = _kill_landing(tmp_path, 200)
     days = KILL_DAYS[:3]
-    for day in days:
-        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(200, day.isoformat()))
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
-    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
     env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url}
     with holding(dagster_storage_url, "LOCK TABLE concurrency_limits IN EXCLUSIVE MODE"):
         runs = [
@@ -458,12 +444,9 @@ def test_runs_starting_together_on_a_fresh_instance_all_get_their_pool(
 def test_overlapping_backfills_and_the_cleaner_at_once_match_sequential_runs(
     apache_url: str,
     apache_db_factory,
-    dagster_storage_url: str,
+    production_instance: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
-    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
     landing = tmp_path / "landing"
     _drill_landing(landing)
     sequential = apache_db_factory()
@@ -564,6 +547,14 @@ KILL_POINTS = 5_000
 DAY_LOCK = sql.SQL("SELECT pg_advisory_lock({}, {})")
 
 
+def _kill_landing(tmp_path: Path, points: int) -> Path:
+    """A landing zone holding each of KILL_DAYS, `points` synthetic points a day."""
+    landing = tmp_path / "landing"
+    for day in KILL_DAYS:
+        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(points, day.isoformat()))
+    return landing
+
+
 def _runs_list(env: dict[str, str]) -> str:
     listed = subprocess.run(
         [FLIGHTS, "runs", "list"], env=env, capture_output=True, text=True, timeout=300
@@ -576,16 +567,10 @@ def _runs_list(env: dict[str, str]) -> str:
 def test_ingest_runs_killed_at_any_moment_never_wedge_later_runs(
     apache_url: str,
     apache_db_factory,
-    dagster_storage_url: str,
+    production_instance: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    landing = tmp_path / "landing"
-    for day in KILL_DAYS:
-        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(KILL_POINTS, day.isoformat()))
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
-    home = _dagster_home(tmp_path / "home")
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    landing = _kill_landing(tmp_path, KILL_POINTS)
     env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url}
     before_write, during_copy, during_refresh, fresh = KILL_DAYS
 
@@ -629,7 +614,7 @@ def test_ingest_runs_killed_at_any_moment_never_wedge_later_runs(
         timeout=600,
     )
     assert later.returncode == 0, later.stderr[-3000:]
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with dg.DagsterInstance.from_config(str(production_instance)) as instance:
         statuses = sorted(r.status.value for r in instance.get_runs())
         assert statuses == ["FAILURE", "FAILURE", "FAILURE", "SUCCESS"], statuses
         pool = instance.event_log_storage.get_concurrency_info("flight_store_writes")
@@ -764,15 +749,10 @@ def _wait_for_runs(
 def test_backfill_runs_killed_under_the_daemon_never_wedge_later_runs(
     apache_url: str,
     apache_db_factory,
-    dagster_storage_url: str,
+    production_instance: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    landing = tmp_path / "landing"
-    for day in KILL_DAYS:
-        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(KILL_POINTS, day.isoformat()))
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
-    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
+    landing = _kill_landing(tmp_path, KILL_POINTS)
     env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url, "FLIGHTS_LANDING_ROOT": str(landing)}
     before_write, during_copy, _, fresh = KILL_DAYS
     day_lock = DAY_LOCK.format(_DAY_LOCK_NAMESPACE, before_write.toordinal())
@@ -834,13 +814,9 @@ def _read_until(proc: subprocess.Popen, text: str, within: float = 300) -> str:
 
 @pytest.mark.apache
 def test_a_run_waiting_for_a_slot_says_for_whom_and_stops_at_once_and_clear_frees_slots(
-    apache_url: str, dagster_storage_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    apache_url: str, production_instance: Path, tmp_path: Path
 ) -> None:
-    landing = tmp_path / "landing"
-    for day in KILL_DAYS:
-        write_pb(landing / day.isoformat() / "d.pb", synthetic_day(500, day.isoformat()))
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
-    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(tmp_path / "home")))
+    landing = _kill_landing(tmp_path, 500)
     env = {**os.environ, "FLIGHTS_DATABASE_URL": apache_url, "COLUMNS": "200"}
 
     def start(day: date) -> subprocess.Popen:

@@ -34,7 +34,6 @@ from pipelines.warehouse.review import ReviewError, accept, reject
 from tests.api import serving, stub_for
 from tests.conftest import DATA, ROOT
 from tests.drops_factory import message, write_jsonl, write_pb
-from tests.test_drills import _dagster_home
 
 DAY = date(2024, 3, 1)
 FLIGHTS = str(Path(sys.executable).with_name("flights"))
@@ -357,12 +356,10 @@ def test_flights_quarantine_lists_rejects_with_the_numbers_of_the_check(
 @pytest.mark.apache
 def test_a_backfill_under_the_daemon_holds_the_failing_day_until_accepted_in_dagster(
     apache_url: str,
-    dagster_storage_url: str,
     flights_env: Path,
+    production_instance: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", dagster_storage_url)
-    monkeypatch.setenv("DAGSTER_HOME", str(_dagster_home(flights_env / "home")))
     monkeypatch.setenv("FLIGHTS_DATABASE_URL", apache_url)
     landing = flights_env / "landing"
     shutil.copytree(DATA / "drops" / "2024-01-02", landing / "2024-01-02")
