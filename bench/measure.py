@@ -105,13 +105,16 @@ def ingest_step(url: str, landing: Path, day: date) -> Run:
 
 
 def flights_ingest(url: str, dagster_url: str, landing: Path, first: date, last: date) -> Run:
-    """`flights ingest --from first --to last` end to end, as an operator runs it."""
+    """`flights ingest --from first --to last` end to end, as an operator runs it: on an
+    instance that exists (Dagster creates its tables once, on first use, untimed)."""
     env = {
         **os.environ,
         "FLIGHTS_DATABASE_URL": url,
         "DAGSTER_POSTGRES_URL": dagster_url,
         "DAGSTER_HOME": str(settings.dagster_home()),
     }
+    flights = str(Path(sys.executable).parent / "flights")
+    subprocess.run([flights, "runs", "list"], env=env, check=True, stdout=subprocess.DEVNULL)
     with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
         started = time.perf_counter()
         subprocess.run(

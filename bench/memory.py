@@ -11,10 +11,12 @@ in its own process and writes that process's peak to a file when it exits:
 from __future__ import annotations
 
 import atexit
+import os
 import runpy
 import shutil
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 
 def peak_rss_kib() -> int:
@@ -29,7 +31,19 @@ def _run_console_command() -> None:
     script = shutil.which(command, path=str(Path(sys.executable).parent)) or shutil.which(command)
     if script is None:
         raise SystemExit(f"{command}: not found beside {sys.executable} nor on PATH")
-    atexit.register(lambda: Path(peak_file).write_text(str(peak_rss_kib())))
+
+    def write_peak() -> None:
+        Path(peak_file).write_text(str(peak_rss_kib()))
+
+    atexit.register(write_peak)
+    # `flights` ends with os._exit (no interpreter teardown), which skips atexit handlers.
+    leave = os._exit
+
+    def exit_with_peak(status: int) -> NoReturn:
+        write_peak()
+        leave(status)
+
+    os._exit = exit_with_peak
     sys.argv = [script, *arguments]
     runpy.run_path(script, run_name="__main__")
 

@@ -30,4 +30,8 @@ def open_instance() -> dg.DagsterInstance:
     if config.get("storage") == STORAGE_FROM_ENV:
         overrides["storage"] = {"postgres": {"postgres_url": settings.dagster_database_url()}}
     home.mkdir(parents=True, exist_ok=True)
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
+    # Dagster's storage opens a new connection for every event it records (tens per run)
+    # unless told, as its webserver tells it, to keep them: a kept pool, no statement timeout.
+    instance.optimize_for_webserver(statement_timeout=0, pool_recycle=3600, max_overflow=8)
+    return instance

@@ -247,7 +247,11 @@ class PartitionLoad:
     # -- metadata ----------------------------------------------------------------------
     def note_metadata(self, frame: pd.DataFrame) -> None:
         """Remember each flight's latest known metadata; written once at the end."""
-        latest = frame.groupby("flight_id", sort=False)[list(METADATA_COLUMNS)].last()
+        columns = ["flight_id", *METADATA_COLUMNS]
+        # A flight's rows mostly repeat its metadata: each distinct row's last occurrence
+        # keeps every column's last value, at a fraction of grouping every row.
+        distinct = frame[columns].drop_duplicates(keep="last")
+        latest = distinct.groupby("flight_id", sort=False)[list(METADATA_COLUMNS)].last()
         for flight_id, values in zip(latest.index, latest.to_dict("records"), strict=True):
             known = self._metadata.setdefault(flight_id, {})
             known.update({str(k): v for k, v in values.items() if isinstance(v, str) and v})
