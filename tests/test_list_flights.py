@@ -12,11 +12,20 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.rows import class_row
 
 from pipelines.api.validation import to_timestamp as ts
 from pipelines.proto import flight_pb2 as pb
 from pipelines.warehouse.connection import connect
-from pipelines.warehouse.flight_reads import window_parts
+from pipelines.warehouse.flight_reads import (
+    BoundingBox,
+    FlightListing,
+    FlightQuery,
+    FlightReads,
+    Window,
+    window_parts,
+)
+from pipelines.warehouse.sqlfiles import load_sql
 from tests.api import refresh, serving, stub_for
 
 DAY0 = datetime(2024, 2, 29, tzinfo=UTC)
@@ -229,3 +238,53 @@ def test_day_boxes_of_a_flight_across_the_antimeridian_cross_it(db_url: str) -> 
     assert across[1].bounding_box.min_longitude > across[1].bounding_box.max_longitude
     (only,) = ell
     assert (only.bounding_box.min_longitude, only.bounding_box.max_longitude) == (7.0, 8.0)
+
+
+def _pages(reads: FlightReads, query: FlightQuery, size: int) -> list[FlightListing]:
+    """Every page of a listing, each after the previous page's last row."""
+    rows: list[FlightListing] = []
+    while True:
+        after = (rows[-1].first_seen, rows[-1].flight_id) if rows else None
+        page = reads.flights(query, after=after, limit=size)
+        rows += page
+        if len(page) < size:
+            return rows
+
+
+def test_a_whole_day_pages_as_the_general_statement_lists_it(db_url: str) -> None:
+    """One whole UTC day is answered by its own statement (a walk of the day's index): page
+    by page it lists what the statement for any window lists, in the same order."""
+    store(db_url)
+    general = load_sql("api/list_flights")
+    with connect(db_url) as conn:
+        reads = FlightReads(conn)
+
+        @settings(
+            max_examples=60,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        @given(day=st.integers(-1, SPAN.days), box=boxes, size=st.integers(1, 7))
+        def generated(day: int, box: Box | None, size: int) -> None:
+            start = DAY0 + timedelta(days=day)
+            end = start + timedelta(days=1)
+            bbox = BoundingBox(*box) if box else None
+            params = {
+                **window_parts(start, end),
+                "airline": None,
+                "departure_airport": None,
+                "arrival_airport": None,
+                "min_latitude": box[0] if box else None,
+                "min_longitude": box[1] if box else None,
+                "max_latitude": box[2] if box else None,
+                "max_longitude": box[3] if box else None,
+                "after_time": datetime(1970, 1, 1, tzinfo=UTC),
+                "after_id": "",
+                "limit": 10_000,
+            }
+            with conn.cursor(row_factory=class_row(FlightListing)) as cur:
+                expected = cur.execute(general, params).fetchall()
+            query = FlightQuery(window=Window(start, end), box=bbox)
+            assert _pages(reads, query, size) == expected, (start, box, size)
+
+        generated()

@@ -412,7 +412,9 @@ class FlightReads:
     def flights(
         self, query: FlightQuery, *, after: tuple[datetime, str] | None, limit: int
     ) -> list[FlightListing]:
-        """One page of a flight search, after the (first_seen, flight_id) of the last row."""
+        """One page of a flight search, after the (first_seen, flight_id) of the last row.
+        A window of exactly one UTC day has its own statement, a walk of the day's index that
+        stops after the page; any other window is cut into parts (`window_parts`)."""
         box = query.box
         after_time, after_id = after or (OPEN_START, "")
         params = {
@@ -428,8 +430,11 @@ class FlightReads:
             "after_id": after_id,
             "limit": limit,
         }
+        start, end = query.window.start, query.window.end
+        one_day = start == _floor(start, _DAY) and end - start == _DAY
+        statement = load_sql("api/list_flights_one_day" if one_day else "api/list_flights")
         with self._conn.cursor(row_factory=class_row(FlightListing)) as cur:
-            return cur.execute(load_sql("api/list_flights"), params, prepare=False).fetchall()
+            return cur.execute(statement, {**params, "day": start}, prepare=False).fetchall()
 
     def days(self, flight_id: str) -> list[FlightDay]:
         """The flight's UTC days from the per-day aggregate, oldest first."""

@@ -33,36 +33,16 @@ WITH parts AS (
        OR ("timestamp" >= %(late_raw_start)s AND "timestamp" < %(end)s)
 ), horizon AS (
     SELECT coalesce(max(raw_horizon), '-infinity') AS raw_horizon FROM retention_runs
-), query AS (
-    SELECT %(min_longitude)s::float8 AS west, %(max_longitude)s::float8 AS east,
-           %(min_longitude)s::float8 > %(max_longitude)s::float8 AS crosses
 ), boxed AS (
-    -- A box [w, e] holds the longitudes w..180 and -180..e when w > e (it crosses), else w..e.
+    -- Migration 012: whether the part lies inside the query box, whether it touches it.
     SELECT p.*,
-           %(min_latitude)s::float8 IS NULL
-           OR (p.min_latitude >= %(min_latitude)s AND p.max_latitude <= %(max_latitude)s
-               AND CASE WHEN NOT q.crosses
-                        -- Only the whole circle holds a part across the antimeridian.
-                        THEN (p.west_longitude <= p.east_longitude
-                              AND p.west_longitude >= q.west AND p.east_longitude <= q.east)
-                             OR (q.west <= -180 AND q.east >= 180)
-                        WHEN p.west_longitude <= p.east_longitude
-                        -- A plain part lies in one of the query's two pieces.
-                        THEN p.west_longitude >= q.west OR p.east_longitude <= q.east
-                        ELSE p.west_longitude >= q.west AND p.east_longitude <= q.east
-                   END) AS inside,
-           p.max_latitude >= %(min_latitude)s AND p.min_latitude <= %(max_latitude)s
-           AND CASE WHEN NOT q.crosses AND p.west_longitude <= p.east_longitude
-                    THEN p.west_longitude <= q.east AND p.east_longitude >= q.west
-                    -- Exactly one crosses: the plain one reaches into a piece of the other.
-                    WHEN NOT q.crosses
-                    THEN p.west_longitude <= q.east OR p.east_longitude >= q.west
-                    WHEN p.west_longitude <= p.east_longitude
-                    THEN p.east_longitude >= q.west OR p.west_longitude <= q.east
-                    -- Both cross: both hold the antimeridian.
-                    ELSE true
-               END AS touches
-    FROM parts AS p CROSS JOIN query AS q
+           box_holds(p.min_latitude, p.max_latitude, p.west_longitude, p.east_longitude,
+                     %(min_latitude)s::float8, %(max_latitude)s::float8,
+                     %(min_longitude)s::float8, %(max_longitude)s::float8) AS inside,
+           box_touches(p.min_latitude, p.max_latitude, p.west_longitude, p.east_longitude,
+                       %(min_latitude)s::float8, %(max_latitude)s::float8,
+                       %(min_longitude)s::float8, %(max_longitude)s::float8) AS touches
+    FROM parts AS p
 ), seen AS (
     SELECT b.flight_id,
            min(b.first_seen) AS first_seen,

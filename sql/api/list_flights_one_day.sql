@@ -1,0 +1,43 @@
+-- ListFlights over exactly one whole UTC day: what sql/api/list_flights.sql answers for such a
+-- window, without reading every flight of the day. Each flight has one flight_days row for the
+-- day, its first_seen, last_seen and points in the day exactly, so nothing needs grouping: the
+-- page walks flight_days_pages_idx (migration 012) in (first_seen, flight_id) order after the
+-- previous page's last row and stops once it holds `limit` flights. The box is decided as
+-- there: the day's box inside the query box lists the flight; a box that only touches it asks
+-- the raw reports (by the primary key, stopping at the first inside), or, below the raw
+-- horizon where only aggregates remain, lists it.
+SELECT d.flight_id, m.airline, m.flight_number, m.departure_airport, m.arrival_airport,
+       m.icao24, m.callsign, d.first_seen, d.last_seen, d.points::bigint
+FROM flight_days AS d
+LEFT JOIN flight_metadata AS m ON m.flight_id = d.flight_id
+CROSS JOIN LATERAL (
+    SELECT box_holds(d.min_latitude, d.max_latitude, d.west_longitude, d.east_longitude,
+                     %(min_latitude)s::float8, %(max_latitude)s::float8,
+                     %(min_longitude)s::float8, %(max_longitude)s::float8) AS inside,
+           box_touches(d.min_latitude, d.max_latitude, d.west_longitude, d.east_longitude,
+                       %(min_latitude)s::float8, %(max_latitude)s::float8,
+                       %(min_longitude)s::float8, %(max_longitude)s::float8) AS touches
+) AS b
+LEFT JOIN LATERAL (
+    SELECT true AS inside
+    FROM flight_data AS r
+    WHERE b.touches AND NOT b.inside
+      AND r.flight_id = d.flight_id
+      AND r."timestamp" >= %(day)s AND r."timestamp" < %(day)s + INTERVAL '1 day'
+      AND r.latitude BETWEEN %(min_latitude)s AND %(max_latitude)s
+      AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
+               THEN r.longitude BETWEEN %(min_longitude)s AND %(max_longitude)s
+               ELSE r.longitude >= %(min_longitude)s OR r.longitude <= %(max_longitude)s
+          END
+    LIMIT 1
+) AS raw ON true
+WHERE d.day = %(day)s
+  AND (d.first_seen, d.flight_id) > (%(after_time)s::timestamptz, %(after_id)s::varchar)
+  AND (b.inside OR raw.inside
+       OR (b.touches AND d.day < (SELECT coalesce(max(raw_horizon), '-infinity')
+                                  FROM retention_runs)))
+  AND (%(airline)s::text IS NULL OR m.airline = %(airline)s)
+  AND (%(departure_airport)s::text IS NULL OR m.departure_airport = %(departure_airport)s)
+  AND (%(arrival_airport)s::text IS NULL OR m.arrival_airport = %(arrival_airport)s)
+ORDER BY d.first_seen, d.flight_id
+LIMIT %(limit)s
