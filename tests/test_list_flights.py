@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from psycopg.rows import class_row
 
@@ -25,6 +25,7 @@ from pipelines.warehouse.flight_reads import (
     Window,
     window_parts,
 )
+from pipelines.warehouse.retention import RetentionPolicy, clean
 from pipelines.warehouse.sqlfiles import load_sql
 from tests.api import refresh, serving, stub_for
 
@@ -251,10 +252,19 @@ def _pages(reads: FlightReads, query: FlightQuery, size: int) -> list[FlightList
             return rows
 
 
-def test_a_whole_day_pages_as_the_general_statement_lists_it(db_url: str) -> None:
+@pytest.mark.parametrize("cleaned", [False, True], ids=["raw", "raw dropped before day 2"])
+def test_a_whole_day_pages_as_the_general_statement_lists_it(db_url: str, cleaned: bool) -> None:
     """One whole UTC day is answered by its own statement (a walk of the day's index): page
-    by page it lists what the statement for any window lists, in the same order."""
+    by page it lists what the statement for any window lists, in the same order; also for
+    days whose raw points the cleaner dropped (a box touching a day's box lists the flight)."""
     store(db_url)
+    if cleaned:
+        horizon = (DAY0 + timedelta(days=2)).date()
+        with connect(db_url, autocommit=True) as conn:
+            clean(conn, horizon + timedelta(days=90), RetentionPolicy())
+            assert conn.execute("SELECT min(timestamp) FROM flight_data").fetchone() >= (
+                DAY0 + timedelta(days=2),
+            )
     general = load_sql("api/list_flights")
     with connect(db_url) as conn:
         reads = FlightReads(conn)
@@ -265,6 +275,9 @@ def test_a_whole_day_pages_as_the_general_statement_lists_it(db_url: str) -> Non
             suppress_health_check=[HealthCheck.function_scoped_fixture],
         )
         @given(day=st.integers(-1, SPAN.days), box=boxes, size=st.integers(1, 7))
+        # The L's day box touches this box, none of its reports is inside: listed only where
+        # its raw reports are gone.
+        @example(day=1, box=(45.6, 7.2, 45.8, 7.4), size=1)
         def generated(day: int, box: Box | None, size: int) -> None:
             start = DAY0 + timedelta(days=day)
             end = start + timedelta(days=1)
