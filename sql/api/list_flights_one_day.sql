@@ -33,6 +33,11 @@ LEFT JOIN LATERAL (
 ) AS raw ON true
 WHERE d.day = %(day)s
   AND (d.first_seen, d.flight_id) > (%(after_time)s::timestamptz, %(after_id)s::varchar)
+  -- Implied by both box tests below, and in plain comparisons whose selectivity the planner
+  -- knows from the columns' statistics: with a small box it filters the day's rows first
+  -- instead of walking all of them in page order.
+  AND (%(min_latitude)s::float8 IS NULL
+       OR (d.max_latitude >= %(min_latitude)s AND d.min_latitude <= %(max_latitude)s))
   AND (b.inside OR raw.inside
        OR (b.touches AND d.day < (SELECT coalesce(max(raw_horizon), '-infinity')
                                   FROM retention_runs)))
