@@ -66,11 +66,10 @@ LEFT JOIN LATERAL (
     WHERE s.touches AND NOT s.inside AND NOT s.touches_below_horizon
       AND d.flight_id = s.flight_id
       AND d."timestamp" >= %(start)s AND d."timestamp" < %(end)s
-      AND d.latitude BETWEEN %(min_latitude)s AND %(max_latitude)s
-      AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
-               THEN d.longitude BETWEEN %(min_longitude)s AND %(max_longitude)s
-               ELSE d.longitude >= %(min_longitude)s OR d.longitude <= %(max_longitude)s
-          END
+      -- A report is a box of one point.
+      AND box_holds(d.latitude, d.latitude, d.longitude, d.longitude,
+                    %(min_latitude)s::float8, %(max_latitude)s::float8,
+                    %(min_longitude)s::float8, %(max_longitude)s::float8)
     LIMIT 1
 ) AS raw ON true
 WHERE (s.inside OR s.touches_below_horizon OR raw.inside)

@@ -24,11 +24,10 @@ LEFT JOIN LATERAL (
     WHERE b.touches AND NOT b.inside
       AND r.flight_id = d.flight_id
       AND r."timestamp" >= %(day)s AND r."timestamp" < %(day)s + INTERVAL '1 day'
-      AND r.latitude BETWEEN %(min_latitude)s AND %(max_latitude)s
-      AND CASE WHEN %(min_longitude)s::float8 <= %(max_longitude)s::float8
-               THEN r.longitude BETWEEN %(min_longitude)s AND %(max_longitude)s
-               ELSE r.longitude >= %(min_longitude)s OR r.longitude <= %(max_longitude)s
-          END
+      -- A report is a box of one point.
+      AND box_holds(r.latitude, r.latitude, r.longitude, r.longitude,
+                    %(min_latitude)s::float8, %(max_latitude)s::float8,
+                    %(min_longitude)s::float8, %(max_longitude)s::float8)
     LIMIT 1
 ) AS raw ON true
 WHERE d.day = %(day)s
