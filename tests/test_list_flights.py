@@ -23,6 +23,7 @@ from pipelines.warehouse.flight_reads import (
     FlightQuery,
     FlightReads,
     Window,
+    listing_parameters,
     window_parts,
 )
 from pipelines.warehouse.retention import RetentionPolicy, clean
@@ -281,23 +282,10 @@ def test_a_whole_day_pages_as_the_general_statement_lists_it(db_url: str, cleane
         def generated(day: int, box: Box | None, size: int) -> None:
             start = DAY0 + timedelta(days=day)
             end = start + timedelta(days=1)
-            bbox = BoundingBox(*box) if box else None
-            params = {
-                **window_parts(start, end),
-                "airline": None,
-                "departure_airport": None,
-                "arrival_airport": None,
-                "min_latitude": box[0] if box else None,
-                "min_longitude": box[1] if box else None,
-                "max_latitude": box[2] if box else None,
-                "max_longitude": box[3] if box else None,
-                "after_time": datetime(1970, 1, 1, tzinfo=UTC),
-                "after_id": "",
-                "limit": 10_000,
-            }
+            query = FlightQuery(window=Window(start, end), box=BoundingBox(*box) if box else None)
+            params = listing_parameters(query, after=None, limit=10_000)
             with conn.cursor(row_factory=class_row(FlightListing)) as cur:
                 expected = cur.execute(general, params).fetchall()
-            query = FlightQuery(window=Window(start, end), box=bbox)
             assert _pages(reads, query, size) == expected, (start, box, size)
 
         generated()

@@ -315,6 +315,29 @@ def window_parts(start: datetime, end: datetime) -> dict[str, datetime]:
     }
 
 
+def listing_parameters(
+    query: FlightQuery, *, after: tuple[datetime, str] | None, limit: int
+) -> dict[str, object]:
+    """The parameters of both ListFlights statements (`api/list_flights`, and
+    `api/list_flights_one_day`, which reads `day`) for a page after `after`."""
+    box = query.box
+    after_time, after_id = after or (OPEN_START, "")
+    return {
+        **window_parts(query.window.start, query.window.end),
+        "day": query.window.start,
+        "airline": query.airline,
+        "departure_airport": query.departure_airport,
+        "arrival_airport": query.arrival_airport,
+        "min_latitude": box.min_latitude if box else None,
+        "min_longitude": box.min_longitude if box else None,
+        "max_latitude": box.max_latitude if box else None,
+        "max_longitude": box.max_longitude if box else None,
+        "after_time": after_time,
+        "after_id": after_id,
+        "limit": limit,
+    }
+
+
 @dataclass(frozen=True)
 class FlightListing:
     flight_id: str
@@ -415,26 +438,12 @@ class FlightReads:
         """One page of a flight search, after the (first_seen, flight_id) of the last row.
         A window of exactly one UTC day has its own statement, a walk of the day's index that
         stops after the page; any other window is cut into parts (`window_parts`)."""
-        box = query.box
-        after_time, after_id = after or (OPEN_START, "")
-        params = {
-            **window_parts(query.window.start, query.window.end),
-            "airline": query.airline,
-            "departure_airport": query.departure_airport,
-            "arrival_airport": query.arrival_airport,
-            "min_latitude": box.min_latitude if box else None,
-            "min_longitude": box.min_longitude if box else None,
-            "max_latitude": box.max_latitude if box else None,
-            "max_longitude": box.max_longitude if box else None,
-            "after_time": after_time,
-            "after_id": after_id,
-            "limit": limit,
-        }
         start, end = query.window.start, query.window.end
         one_day = start == _floor(start, _DAY) and end - start == _DAY
         statement = load_sql("api/list_flights_one_day" if one_day else "api/list_flights")
+        params = listing_parameters(query, after=after, limit=limit)
         with self._conn.cursor(row_factory=class_row(FlightListing)) as cur:
-            return cur.execute(statement, {**params, "day": start}, prepare=False).fetchall()
+            return cur.execute(statement, params, prepare=False).fetchall()
 
     def days(self, flight_id: str) -> list[FlightDay]:
         """The flight's UTC days from the per-day aggregate, oldest first."""
