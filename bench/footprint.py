@@ -1,9 +1,10 @@
 """Footprint benchmark: bytes per stored point of the bundled real OpenSky days.
 
-The same real day is ingested on both editions: the Apache edition (the configured server,
-the embedded one by default) keeps rows, with the primary key and a BRIN time index; the
-licensed edition (a PGlite server started here) stores it, then the cleaner compresses it as
-it does once a day is past FLIGHTS_COMPRESS_AFTER_DAYS. Sizes come from the catalog
+The same real day is ingested on both editions, then the cleaner settles it as it does once a
+day is past FLIGHTS_COMPRESS_AFTER_DAYS: the Apache edition (the configured server, the
+embedded one by default) keeps rows, with the primary key and a BRIN time index, and the
+cleaner rebuilds their indexes compact; the licensed edition (a PGlite server started here)
+compresses the day. Each is measured as loaded and as settled. Sizes come from the catalog
 (`hypertable_size`: heap, indexes, compressed chunks). Every database is dropped at the end.
 Usage: python bench/footprint.py [--day 2021-10-07]
 """
@@ -32,14 +33,21 @@ from pipelines.warehouse.retention import RetentionPolicy, clean  # noqa: E402
 OPENSKY = ROOT / "samples" / "opensky"
 
 
-def per_point(url: str) -> tuple[float, int]:
+def loaded_and_settled(url: str, day: date) -> tuple[float, float, int]:
+    """Bytes per point of the day as loaded, then after the cleaner's run past the
+    compression age (compressed, or indexes rebuilt); and how many points."""
+    ingest_partition(url, day, OPENSKY)
     with connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE flight_data")
-        return footprint(conn)
+        before, _ = footprint(conn)
+        policy = RetentionPolicy(raw_days=3650, aggregate_days=3650)
+        clean(conn, day + timedelta(days=policy.compress_after_days + 1), policy)
+        after, points = footprint(conn)
+    return before, after, points
 
 
 def licensed(day: date) -> tuple[float, float, int]:
-    """Bytes per point on a PGlite server before and after the cleaner compresses the day."""
+    """`loaded_and_settled` on a PGlite server."""
     proc = subprocess.Popen(
         ["node", str(ROOT / "scripts" / "pglite-server.mjs"), "--port", "0"],
         stdout=subprocess.PIPE,
@@ -52,13 +60,7 @@ def licensed(day: date) -> tuple[float, float, int]:
         url = f"postgresql://postgres@127.0.0.1:{port}/f{uuid.uuid4().hex[:8]}?sslmode=disable"
         with connect(url) as conn:
             migrate(conn)
-        ingest_partition(url, day, OPENSKY)
-        with connect(url, autocommit=True) as conn:
-            before, _ = footprint(conn)
-            policy = RetentionPolicy(raw_days=3650, aggregate_days=3650)
-            clean(conn, day + timedelta(days=policy.compress_after_days + 1), policy)
-            after, points = footprint(conn)
-        return before, after, points
+        return loaded_and_settled(url, day)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -71,12 +73,13 @@ def main() -> None:
     if not os.environ.get("FLIGHTS_DATABASE_URL"):
         localdb.up()
     with dropped_at_exit("flights_bench_footprint"):
-        url = fresh_database("flights_bench_footprint")
-        ingest_partition(url, args.day, OPENSKY)
-        apache, points = per_point(url)
+        apache, compacted, points = loaded_and_settled(
+            fresh_database("flights_bench_footprint"), args.day
+        )
     before, after, _ = licensed(args.day)
     print(f"real OpenSky day {args.day}: {points:,} points")
-    print(f"  Apache edition, rows:             {apache:6.1f} bytes per point (target <= 150)")
+    print(f"  Apache edition, rows as loaded:   {apache:6.1f} bytes per point")
+    print(f"  Apache edition, indexes rebuilt:  {compacted:6.1f} bytes per point (target <= 150)")
     print(f"  licensed edition, rows:           {before:6.1f} bytes per point")
     print(f"  licensed edition, compressed:     {after:6.1f} bytes per point (target <= 20)")
 

@@ -84,7 +84,9 @@ class Settings(BaseSettings):
     quarantine_retention_days: Days = Field(30, description="days of quarantined rows kept")
     raw_retention_floor_days: Days = Field(7, description="shortest raw retention accepted")
     compress_after_days: Days = Field(
-        7, description="licensed edition: raw days older than this are compressed"
+        7,
+        description="raw days older than this are compressed (licensed edition) or get "
+        "their indexes rebuilt compact (Apache edition)",
     )
     realtime_aggregates: bool = Field(False, description="licensed edition: real-time aggregates")
     landing_retention: LandingPolicy = Field("keep", description="landing days past retention")

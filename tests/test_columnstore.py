@@ -1,5 +1,6 @@
-"""Raw days in the columnstore (licensed edition): compressed by the cleaner, and still
-written (re-runs, late drops), aggregated, read through the API and dropped as before."""
+"""Raw days past the compression age: compressed by the cleaner on the licensed edition, their
+indexes rebuilt compact on the Apache edition; still written (re-runs, late drops), aggregated,
+read through the API and dropped as before."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from pipelines.api.validation import to_timestamp as ts
 from pipelines.ingest import ingest_partition
 from pipelines.proto import flight_pb2 as pb
 from pipelines.warehouse.aggregates import partition_window, refresh_aggregates
+from pipelines.warehouse.columnstore import compact_chunk
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import migrate
-from pipelines.warehouse.retention import RetentionPolicy, clean
+from pipelines.warehouse.retention import CleanReport, RetentionPolicy, clean
 from tests.api import serving, stub_for
 from tests.conftest import DATA
 from tests.drops_factory import synthetic_day, write_pb
@@ -69,8 +72,10 @@ def ingest_and_refresh(url: str, day: date, landing: Path) -> None:
         refresh_aggregates(conn, window.start, window.end)
 
 
-def api_answers(url: str, flight_ids: tuple[str, ...]) -> dict[str, Any]:
-    """Full tracks, a downsampled one, and each flight's day listed, through the API."""
+def api_answers(
+    url: str, flight_ids: tuple[str, ...], days: tuple[date, ...] = REAL_DAYS
+) -> dict[str, Any]:
+    """Full tracks, a downsampled one, and each of `days` listed, through the API."""
     answers: dict[str, Any] = {}
     with serving(url) as server, stub_for(server.port) as stub:
         for flight_id in flight_ids:
@@ -78,7 +83,7 @@ def api_answers(url: str, flight_ids: tuple[str, ...]) -> dict[str, Any]:
             answers[flight_id] = [(p.timestamp, p.latitude, p.altitude) for p in track.flight_data]
             few = stub.GetFlightData(pb.FlightDataRequest(flight_id=flight_id, max_points=20))
             answers[f"{flight_id} max 20"] = [p.timestamp for p in few.flight_data]
-        for day in REAL_DAYS:
+        for day in days:
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             listed = stub.ListFlights(
                 pb.ListFlightsRequest(start_time=ts(start), end_time=ts(start + timedelta(days=1)))
@@ -152,17 +157,31 @@ def test_compressed_days_round_trip_reruns_late_drops_the_api_and_the_cleaner(
 FOOTPRINT = "SELECT hypertable_size('flight_data')::float8 / count(*), count(*) FROM flight_data"
 
 
-@pytest.mark.licensed
-def test_compressed_real_opensky_days_take_under_20_bytes_per_point(licensed_url: str) -> None:
-    opensky = DATA / "opensky"
+def settled_real_day(url: str) -> tuple[float, float, CleanReport]:
+    """Bytes per point of the real OpenSky day as loaded and once the cleaner settled it."""
     day = date(2021, 10, 7)
-    ingest_partition(licensed_url, day, opensky)
-    with connect(licensed_url, autocommit=True) as conn:
+    ingest_partition(url, day, DATA / "opensky")
+    with connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE flight_data")
         before, points = conn.execute(FOOTPRINT).fetchone() or (0.0, 0)
         report = clean(conn, day + timedelta(days=8), KEEP_ALL)
         after, _ = conn.execute(FOOTPRINT).fetchone() or (0.0, 0)
-    assert points > 200_000 and report.compressed_chunks
+    assert points > 200_000
+    return before, after, report
+
+
+@pytest.mark.licensed
+def test_compressed_real_opensky_days_take_under_20_bytes_per_point(licensed_url: str) -> None:
+    before, after, report = settled_real_day(licensed_url)
+    assert report.compressed_chunks and not report.compacted_chunks
     assert after <= 20 < before, (before, after)
+
+
+@pytest.mark.apache
+def test_compacted_real_opensky_days_take_under_150_bytes_per_point(apache_url: str) -> None:
+    before, after, report = settled_real_day(apache_url)
+    assert report.compacted_chunks and not report.compressed_chunks
+    assert after <= 150 < before, (before, after)
 
 
 @pytest.mark.apache
@@ -185,3 +204,90 @@ def test_the_apache_edition_keeps_a_time_ordered_day_under_150_bytes_per_point(
     assert per_point <= 150, per_point
     assert [name for name, _ in methods] == ["flight_data_pkey", "flight_data_time_brin"]
     assert "USING brin" in methods[1][1]
+
+
+# The Apache edition's chunks of flight_data: name, total index bytes, and their indexes
+# (name, valid).
+APACHE_CHUNKS = """
+SELECT format('%I.%I', c.chunk_schema, c.chunk_name),
+       pg_indexes_size(format('%I.%I', c.chunk_schema, c.chunk_name)::regclass),
+       (SELECT array_agg(ARRAY[x.relname, i.indisvalid::text] ORDER BY x.relname)
+        FROM pg_index AS i JOIN pg_class AS x ON x.oid = i.indexrelid
+        WHERE i.indrelid = format('%I.%I', c.chunk_schema, c.chunk_name)::regclass)
+FROM timescaledb_information.chunks AS c
+WHERE c.hypertable_name = 'flight_data'
+ORDER BY c.range_start
+"""
+
+
+def apache_chunks(url: str) -> list[tuple[str, int, list[list[str]]]]:
+    with connect(url) as conn:
+        return conn.execute(APACHE_CHUNKS).fetchall()
+
+
+def time_ordered_day(landing: Path, day: date, n: int, *, north: float = 0.0) -> None:
+    """A day of `n` reports from 300 flights in time order, as real drops arrive, each
+    `north` degrees further north."""
+    reports = sorted(synthetic_day(n, str(day), flights=300), key=lambda m: m.timestamp)
+    for report in reports:
+        report.latitude += north
+    write_pb(landing / str(day) / "day.pb", reports)
+
+
+@pytest.mark.apache
+def test_the_cleaner_compacts_old_apache_days_once_and_again_after_rewrites(
+    apache_url: str, tmp_path: Path
+) -> None:
+    day = date(2024, 3, 1)
+    time_ordered_day(tmp_path / "first", day, 40_000)
+    ingest_and_refresh(apache_url, day, tmp_path / "first")
+    rows = stored(apache_url)
+    flights = ("00000000", "0000012b")
+    answers = api_answers(apache_url, flights, (day,))
+    [(chunk, loaded, indexes)] = apache_chunks(apache_url)
+
+    # A rebuild stopped part way (here: its statement timeout expires while a writer holds
+    # the chunk) leaves an invalid copy of an index behind; the next run drops it.
+    with connect(apache_url) as writer, connect(apache_url, autocommit=True) as conn:
+        writer.execute(
+            "UPDATE flight_data SET altitude = altitude WHERE flight_id = %s", (flights[0],)
+        )
+        conn.execute("SET statement_timeout = '1s'")
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            compact_chunk(conn, chunk)
+        writer.rollback()
+    [(_, _, interrupted)] = apache_chunks(apache_url)
+    assert sorted(interrupted) == sorted([*indexes, *([f"{n}_ccnew", "false"] for n, _ in indexes)])
+
+    # Before the compression age nothing is rebuilt; past it, once, and a dry run says so.
+    with connect(apache_url, autocommit=True) as conn:
+        young = clean(conn, day + timedelta(days=6), KEEP_ALL)
+        dry = clean(conn, day + timedelta(days=8), KEEP_ALL, dry_run=True)
+        assert apache_chunks(apache_url)[0][1] == loaded
+        first = clean(conn, day + timedelta(days=8), KEEP_ALL)
+        again = clean(conn, day + timedelta(days=9), KEEP_ALL)
+    assert young.compacted_chunks == () and again.compacted_chunks == ()
+    assert [c.name for c in dry.compacted_chunks] == [c.name for c in first.compacted_chunks]
+    assert [c.name for c in first.compacted_chunks] == [chunk]
+    assert first.compressed_chunks == () and first.raw_chunks == ()
+    [(_, compacted, same_indexes)] = apache_chunks(apache_url)
+    assert compacted < 0.75 * loaded, (loaded, compacted)
+    assert same_indexes == indexes and all(valid == "true" for _, valid in indexes)
+    assert stored(apache_url) == rows
+    assert api_answers(apache_url, flights, (day,)) == answers
+
+    # A rewrite of the whole day (every report moved) grows the indexes: rebuilt again.
+    time_ordered_day(tmp_path / "moved", day, 40_000, north=0.5)
+    ingest_and_refresh(apache_url, day, tmp_path / "moved")
+    moved = stored(apache_url)
+    assert len(moved) == len(rows) and moved != rows
+    with connect(apache_url, autocommit=True) as conn:
+        rebuilt = clean(conn, day + timedelta(days=10), KEEP_ALL)
+    assert [c.name for c in rebuilt.compacted_chunks] == [chunk]
+    assert stored(apache_url) == moved
+
+    # Dropped by retention, the chunk leaves no compaction record behind.
+    with connect(apache_url, autocommit=True) as conn:
+        clean(conn, day + timedelta(days=731), KEEP_ALL)
+        left = conn.execute("SELECT count(*) FROM compacted_chunks").fetchone()
+    assert apache_chunks(apache_url) == [] and left == (0,)

@@ -1,7 +1,8 @@
 """flight_retention: the daily cleaner, as a partitioned asset with its own job and schedule.
 
-Partition D enforces retention as of D (pipelines/warehouse/retention.py): on the licensed
-edition raw days before D - FLIGHTS_COMPRESS_AFTER_DAYS are compressed, raw points before
+Partition D enforces retention as of D (pipelines/warehouse/retention.py): raw days before
+D - FLIGHTS_COMPRESS_AFTER_DAYS are compressed (licensed edition) or get their indexes rebuilt
+compact (Apache edition), raw points before
 D - FLIGHTS_RAW_RETENTION_DAYS are dropped after their aggregates are brought up to date,
 aggregates and quarantined rows past their own retention go, and landing folders are kept,
 archived or deleted per FLIGHTS_LANDING_RETENTION. Each materialization says what was removed.
@@ -110,6 +111,7 @@ def _metadata(report: CleanReport, landing: list[LandingAction]) -> dict[str, dg
         "raw_range_dropped": dg.MetadataValue.text(str(report.raw_range or "none")),
         "raw_bytes_dropped": dg.MetadataValue.int(report.raw_bytes),
         "raw_chunks_compressed": dg.MetadataValue.int(len(report.compressed_chunks)),
+        "raw_chunks_compacted": dg.MetadataValue.int(len(report.compacted_chunks)),
         "aggregate_chunks_dropped": dg.MetadataValue.int(len(report.aggregate_chunks)),
         "quarantine_rows_deleted": dg.MetadataValue.int(report.quarantine_rows),
         "held_loads_discarded": dg.MetadataValue.int(report.held_loads),

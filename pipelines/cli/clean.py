@@ -100,6 +100,12 @@ def clean_command(
             f"raw days past the compression age: {'would compress' if dry_run else 'compressed'} "
             f"{_size(report.compressed_chunks)} (size before)"
         )
+    if report.compacted_chunks:
+        click.echo(
+            f"raw days past the compression age: "
+            f"{'would rebuild' if dry_run else 'rebuilt'} the indexes of "
+            f"{_size(report.compacted_chunks)} (size before)"
+        )
     click.echo(
         f"aggregates before {report.aggregate_horizon:%Y-%m-%d}: "
         f"{verb} {_size(report.aggregate_chunks)}"

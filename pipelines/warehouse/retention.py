@@ -2,8 +2,9 @@
 
 The cleaner for day D drops the raw `flight_data` chunks entirely before D minus the raw
 retention with `drop_chunks`, a catalog operation that costs the same for a day of ten
-thousand points as for one of ten million. On the licensed edition it first compresses the
-chunks older than the compression age that stay (pipelines/warehouse/columnstore.py). Before
+thousand points as for one of ten million. It first makes the chunks older than the
+compression age that stay small (pipelines/warehouse/columnstore.py): compressed on the
+licensed edition, their indexes rebuilt compact on the Apache edition. Before
 the drop, it brings the aggregates of the data
 about to go up to date; after, it records the new raw horizon, below which no refresh reaches
 again. Aggregate chunks past their own, longer retention and quarantined rows past theirs go
@@ -14,6 +15,7 @@ past the raw retention: published, their points would be dropped anyway.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -34,7 +36,13 @@ from pipelines.warehouse.aggregates import (
     stale_windows,
     utc_midnight,
 )
-from pipelines.warehouse.columnstore import compress_chunk, uncompressed_chunks
+from pipelines.warehouse.columnstore import (
+    UncompressedChunk,
+    compact_chunk,
+    compress_chunk,
+    uncompacted_chunks,
+    uncompressed_chunks,
+)
 from pipelines.warehouse.editions import edition
 from pipelines.warehouse.sqlfiles import load_sql
 
@@ -112,6 +120,7 @@ class CleanReport:
     refreshed: tuple[RefreshReport, ...]
     seconds: float
     compressed_chunks: tuple[Chunk, ...] = ()  # licensed edition: raw chunks now compressed
+    compacted_chunks: tuple[Chunk, ...] = ()  # Apache edition: raw chunks' indexes rebuilt
     held_loads: int = 0  # held loads of days past the raw retention, discarded
 
     @property
@@ -177,13 +186,21 @@ def clean(
             aggregate_chunks=_aggregate_chunks(conn, aggregate_horizon, drop=False),
             quarantine_rows=row[0] if row else 0,
             refreshed=(),
-            compressed_chunks=_compress(conn, raw_horizon, compress_horizon, run=False),
+            compressed_chunks=_settle(
+                conn, uncompressed_chunks, None, raw_horizon, compress_horizon
+            ),
+            compacted_chunks=_settle(conn, uncompacted_chunks, None, raw_horizon, compress_horizon),
             held_loads=held[0] if held else 0,
         )
     else:
         with advisory_lock(conn, WRITES_LOCK), advisory_lock(conn, MAINTENANCE_LOCK):
             refreshed = _refresh_before_drop(conn, name, raw_horizon, aggregate_horizon)
-            compressed = _compress(conn, raw_horizon, compress_horizon, run=True)
+            compressed = _settle(
+                conn, uncompressed_chunks, compress_chunk, raw_horizon, compress_horizon
+            )
+            compacted = _settle(
+                conn, uncompacted_chunks, compact_chunk, raw_horizon, compress_horizon
+            )
             with conn.transaction():
                 report = report_for(
                     raw_chunks=_drop(conn, "flight_data", raw_horizon),
@@ -193,6 +210,7 @@ def clean(
                     ).rowcount,
                     refreshed=refreshed,
                     compressed_chunks=compressed,
+                    compacted_chunks=compacted,
                     held_loads=conn.execute(
                         load_sql("retention/prune_held"), {"before": raw_horizon.date()}
                     ).rowcount,
@@ -201,6 +219,8 @@ def clean(
                     conn.execute(
                         load_sql("retention/forget_stale_days"), {"before": raw_horizon.date()}
                     )
+                    if compress_horizon > raw_horizon:  # the policy compacts days
+                        conn.execute(load_sql("retention/forget_dropped_compactions"))
                 _record(conn, report)
     return replace(report, seconds=time.perf_counter() - began)
 
@@ -232,21 +252,24 @@ def _refresh_before_drop(
     return tuple(refresh_aggregates(conn, w.start, w.end) for w in windows)
 
 
-def _compress(
-    conn: psycopg.Connection, raw_horizon: datetime, compress_horizon: datetime, *, run: bool
+def _settle(
+    conn: psycopg.Connection,
+    listed: Callable[[psycopg.Connection, Window], list[UncompressedChunk]],
+    settle: Callable[[psycopg.Connection, str], None] | None,
+    raw_horizon: datetime,
+    compress_horizon: datetime,
 ) -> tuple[Chunk, ...]:
-    """The raw chunks past the compression age that the drop keeps, compressed when `run`."""
+    """The raw chunks past the compression age that the drop keeps and `listed` names
+    (the ones to compress, or to compact), each settled when `settle` is given."""
     if compress_horizon <= raw_horizon:
         return ()
     chunks = tuple(
         Chunk("flight_data", name, start, end, size, None)
-        for name, start, end, size in uncompressed_chunks(
-            conn, Window(raw_horizon, compress_horizon)
-        )
+        for name, start, end, size in listed(conn, Window(raw_horizon, compress_horizon))
     )
-    if run:
+    if settle:
         for chunk in chunks:
-            compress_chunk(conn, chunk.name)
+            settle(conn, chunk.name)
     return chunks
 
 
