@@ -204,7 +204,7 @@ def main() -> None:
     parser.add_argument("--flights", type=int, default=200, help="flights of 1,000 points")
     parser.add_argument("--long-flights", type=int, default=20, help="flights of 10,000 points")
     parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
-    parser.add_argument("--stalled", type=int, default=8, help="never-read streams")
+    parser.add_argument("--stalled", type=int, default=8, help="never-read streams (0: skip)")
     parser.add_argument("--stall-clients", type=int, default=8, help="clients beside them")
     args = parser.parse_args()
 
@@ -252,8 +252,9 @@ def run(args: argparse.Namespace) -> None:
                 for cell in measure(implementations, ids, clients, args.seconds)
             ]
             report(size, count, cells)
-    ids = [flight_id(SIZES[0], i) for i in range(args.flights)]
-    stalled_streams_section(url, ids, args.stalled, args.stall_clients, args.seconds)
+    if args.stalled:
+        ids = [flight_id(SIZES[0], i) for i in range(args.flights)]
+        stalled_streams_section(url, ids, args.stalled, args.stall_clients, args.seconds)
 
 
 def report(size: int, count: int, cells: list[Cell]) -> None:

@@ -4,13 +4,14 @@ fast every API call stays on it, each side by side with the database's own floor
 1. The store: `--days` consecutive days of `--rows` time-ordered points each (9,500 flights
    reporting every 10 s, as real drops arrive), loaded by one `flights ingest --from --to`
    (Dagster, checks, aggregates) and, for the limit, COPYed into a hypertable with exactly
-   flight_data's indexes. Prints e2e / COPY, peak RSS and bytes per point.
-2. The growth curve (`--curve`, one fresh store per size): e2e ingest / COPY, peak RSS and
-   bytes per point of one day of 1M, 5M and 20M points.
+   flight_data's indexes. Prints e2e / COPY, peak RSS and bytes per point, as loaded and once
+   the cleaner settled the days as it does past FLIGHTS_COMPRESS_AFTER_DAYS (compressed on
+   the licensed edition, indexes rebuilt on the Apache edition).
+2. The growth curve (`--curve`, one fresh store per size): the same for one day of 1M, 5M and
+   20M points.
 3. The API latency table on the store: p50 / p95 of every RPC shape (GetFlightData whole and
    sampled, ListFlights of a day with and without a box and of an hour, GetFlightSummary)
-   against the same statements run bare on a kept connection. On the licensed edition the
-   days are then compressed and the table is measured again.
+   against the same statements run bare on a kept connection, as loaded and settled.
 Every database it creates is dropped at the end. A full OpenSky day at 10 s is about 70M
 points: `--rows 70000000 --days 1`.
 Usage: python bench/scale.py [--days 4] [--rows 5000000] [--curve 1000000,5000000,20000000]
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -70,23 +71,28 @@ class Loaded:
     e2e_seconds: float
     peak_mib: float
     bytes_per_point: float
+    settled_bytes_per_point: float
 
     def line(self, label: str) -> str:
         copy_rate, e2e_rate = self.points / self.copy_seconds, self.points / self.e2e_seconds
         return (
             f"{label:>14} {self.points:>12,} {copy_rate:>12,.0f} {e2e_rate:>12,.0f} "
-            f"{e2e_rate / copy_rate:>8.2f} {self.peak_mib:>9,.0f} {self.bytes_per_point:>8.0f}"
+            f"{e2e_rate / copy_rate:>8.2f} {self.peak_mib:>9,.0f} {self.bytes_per_point:>8.0f} "
+            f"{self.settled_bytes_per_point:>8.0f}"
         )
 
 
 HEADER = (
     f"{'':>14} {'points':>12} {'COPY/s':>12} {'e2e/s':>12} {'e2e/COPY':>8} "
-    f"{'peak MiB':>9} {'B/point':>8}"
+    f"{'peak MiB':>9} {'B/point':>8} {'settled':>8}"
 )
 
 
-def build(name: str, work: Path, days: int, rows: int, flights: int) -> tuple[str, Loaded]:
-    """A store of `days` days loaded by one `flights ingest`, and the COPY of the same rows."""
+def build(
+    name: str, work: Path, days: int, rows: int, flights: int, *, settle: bool = True
+) -> tuple[str, Loaded]:
+    """A store of `days` days loaded by one `flights ingest`, and the COPY of the same rows;
+    settled by the cleaner unless `settle` is false."""
     landing = work / "landing"
     csvs = []
     for i in range(days):
@@ -112,7 +118,8 @@ def build(name: str, work: Path, days: int, rows: int, flights: int) -> tuple[st
         conn.execute("VACUUM ANALYZE flight_data")
         per_point, points = footprint(conn)
     assert points == days * rows, (points, days * rows)
-    return url, Loaded(points, copy, run.seconds, run.peak_mib, per_point)
+    settled = settle_store(url, days) if settle else float("nan")
+    return url, Loaded(points, copy, run.seconds, run.peak_mib, per_point, settled)
 
 
 # -- API latency ---------------------------------------------------------------------------
@@ -234,18 +241,20 @@ def latency_table(url: str, calls: int, title: str) -> None:
         proc.wait(timeout=30)
 
 
-def compress_store(url: str, days: int) -> float:
-    """Licensed edition: compress every loaded day, as the cleaner does past its age."""
+def settle_store(url: str, days: int) -> float:
+    """Every loaded day settled by the cleaner, as past its compression age: compressed
+    (licensed edition) or its indexes rebuilt (Apache edition); bytes per point then."""
     policy = retention_policy(raw_days=3650, aggregate_days=3650)
     as_of = FIRST_DAY + timedelta(days=days + policy.compress_after_days)
     with connect(url, autocommit=True) as conn:
         began = time.perf_counter()
         report = clean(conn, as_of, policy)
         seconds = time.perf_counter() - began
+        conn.execute("VACUUM ANALYZE flight_data")
         per_point, _ = footprint(conn)
+    chunks = len(report.compressed_chunks) + len(report.compacted_chunks)
     print(
-        f"compressed {len(report.compressed_chunks)} chunks in {seconds:.1f} s: "
-        f"{per_point:.1f} bytes per point"
+        f"  (cleaner settled {chunks} chunks in {seconds:.1f} s: {per_point:.1f} bytes per point)"
     )
     return per_point
 
@@ -276,21 +285,20 @@ def main() -> None:
 def run(args: argparse.Namespace, work: Path) -> None:
     load = os.getloadavg()
     print(f"load average before: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-    url, store = build(STORE, work, args.days, args.rows, args.flights)
+    url, store = build(STORE, work, args.days, args.rows, args.flights, settle=False)
+    with connect(url) as conn:
+        settled = "compressed" if edition(conn) == "timescale" else "indexes rebuilt"
+    if not args.skip_api:
+        latency_table(url, args.calls, "API latency, days as loaded")
+    store = replace(store, settled_bytes_per_point=settle_store(url, args.days))
+    if not args.skip_api:
+        latency_table(url, args.calls, f"API latency, days settled ({settled})")
     print(f"\nstore: {args.days} days x {args.rows:,} points, {args.flights:,} flights a day")
     print(HEADER)
     print(store.line(f"{args.days} days"))
     for size in (int(s) for s in args.curve.split(",") if s):
         _, point = build(CURVE, work, 1, size, args.flights)
         print(point.line(f"1 day {size / 1e6:g}M"))
-    if not args.skip_api:
-        latency_table(url, args.calls, "API latency, uncompressed")
-    with connect(url) as conn:
-        licensed = edition(conn) == "timescale"
-    if licensed:
-        compress_store(url, args.days)
-        if not args.skip_api:
-            latency_table(url, args.calls, "API latency, compressed")
     load = os.getloadavg()
     print(f"\nload average after: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 
