@@ -68,6 +68,17 @@ def tracks() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     # Across midnight and, half an hour later, the antimeridian: 178.5 E to 179.5 W at 40 S.
     start = base + int(timedelta(days=1, hours=23).total_seconds() * 1e6) + 5
     out["across"] = (start + i * 18_000_011, np.full(400, -40.0), _wrap(178.5 + i / 200))
+    # A comb: each minute one report at (44.0 N, 3.0 E), second 5, and one at (44.2 N, 3.2 E),
+    # second 35. Every minute's box is [44.0, 44.2] x [3.0, 3.2]: a box over its north-east
+    # corner holds the later reports (only raw reports, late in each minute, show it); a box
+    # over its north-west corner touches every minute and holds no report.
+    j = np.arange(240)
+    start = base + int(timedelta(days=2, hours=3).total_seconds() * 1e6)
+    out["comb"] = (
+        start + (j // 2) * 60_000_000 + np.where(j % 2, 35_000_000, 5_000_000),
+        np.where(j % 2, 44.2, 44.0),
+        np.where(j % 2, 3.2, 3.0),
+    )
     rng = np.random.default_rng(15)
     for k in range(24):
         n = int(rng.integers(50, 600))
@@ -279,6 +290,9 @@ def test_a_whole_day_pages_as_the_general_statement_lists_it(db_url: str, cleane
         # The L's day box touches this box, none of its reports is inside: listed only where
         # its raw reports are gone.
         @example(day=1, box=(45.6, 7.2, 45.8, 7.4), size=1)
+        # The comb's minutes touch these boxes, none lies inside: its raw reports decide.
+        @example(day=2, box=(44.1, 3.15, 44.3, 3.25), size=1)
+        @example(day=2, box=(44.1, 2.9, 44.3, 3.1), size=1)
         def generated(day: int, box: Box | None, size: int) -> None:
             start = DAY0 + timedelta(days=day)
             end = start + timedelta(days=1)

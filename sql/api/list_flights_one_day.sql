@@ -4,8 +4,14 @@
 -- page walks flight_days_pages_idx (migration 012) in (first_seen, flight_id) order after the
 -- previous page's last row and stops once it holds `limit` flights. The box is decided as
 -- there: the day's box inside the query box lists the flight; a box that only touches it asks
--- the raw reports (by the primary key, stopping at the first inside), or, below the raw
--- horizon where only aggregates remain, lists it.
+-- the flight's minutes of the day, then its raw reports, or, below the raw horizon where only
+-- aggregates remain, lists it.
+--
+-- Minutes first: a flight's raw reports of a day lie scattered over the day's heap (drops
+-- arrive in time order), one block each, while its minute rows are a few. A minute whose box
+-- lies inside the query box holds a report inside it; otherwise only the minutes whose box
+-- touches it can, and only their raw reports are read (by the primary key, a minute each,
+-- stopping at the first inside).
 SELECT d.flight_id, m.airline, m.flight_number, m.departure_airport, m.arrival_airport,
        m.icao24, m.callsign, d.first_seen, d.last_seen, d.points::bigint
 FROM flight_days AS d
@@ -20,10 +26,27 @@ CROSS JOIN LATERAL (
 ) AS b
 LEFT JOIN LATERAL (
     SELECT true AS inside
-    FROM flight_data AS r
+    FROM flight_minutes AS fm
     WHERE b.touches AND NOT b.inside
-      AND r.flight_id = d.flight_id
-      AND r."timestamp" >= %(day)s AND r."timestamp" < %(day)s + INTERVAL '1 day'
+      AND fm.flight_id = d.flight_id
+      AND fm.bucket >= %(day)s AND fm.bucket < %(day)s + INTERVAL '1 day'
+      AND box_holds(fm.min_latitude, fm.max_latitude, fm.west_longitude, fm.east_longitude,
+                    %(min_latitude)s::float8, %(max_latitude)s::float8,
+                    %(min_longitude)s::float8, %(max_longitude)s::float8)
+    LIMIT 1
+) AS minute ON true
+LEFT JOIN LATERAL (
+    SELECT true AS inside
+    FROM flight_minutes AS fm
+    JOIN flight_data AS r
+      ON r.flight_id = fm.flight_id
+     AND r."timestamp" >= fm.bucket AND r."timestamp" < fm.bucket + INTERVAL '1 minute'
+    WHERE b.touches AND NOT b.inside AND minute.inside IS NULL
+      AND fm.flight_id = d.flight_id
+      AND fm.bucket >= %(day)s AND fm.bucket < %(day)s + INTERVAL '1 day'
+      AND box_touches(fm.min_latitude, fm.max_latitude, fm.west_longitude, fm.east_longitude,
+                      %(min_latitude)s::float8, %(max_latitude)s::float8,
+                      %(min_longitude)s::float8, %(max_longitude)s::float8)
       -- A report is a box of one point.
       AND box_holds(r.latitude, r.latitude, r.longitude, r.longitude,
                     %(min_latitude)s::float8, %(max_latitude)s::float8,
@@ -37,7 +60,7 @@ WHERE d.day = %(day)s
   -- instead of walking all of them in page order.
   AND (%(min_latitude)s::float8 IS NULL
        OR (d.max_latitude >= %(min_latitude)s AND d.min_latitude <= %(max_latitude)s))
-  AND (b.inside OR raw.inside
+  AND (b.inside OR minute.inside OR raw.inside
        OR (b.touches AND d.day < (SELECT coalesce(max(raw_horizon), '-infinity')
                                   FROM retention_runs)))
   AND (%(airline)s::text IS NULL OR m.airline = %(airline)s)
