@@ -31,7 +31,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.api.validation import to_timestamp as ts
-from pipelines.api.wire import encode_track
+from pipelines.api.wire import computed_varints, encode_track, varints
 from pipelines.ingest import ingest_partition
 from pipelines.proto import flight_pb2 as pb
 from pipelines.proto import flight_pb2_grpc
@@ -764,3 +764,17 @@ def test_encoded_tracks_parse_as_the_messages_protobuf_would_build(
             on_ground=ground,
         )
     assert pb.FlightDataResponse.FromString(encoded.data) == expected
+
+
+@given(
+    st.lists(
+        st.integers(-(2**31), 2**31 - 1) | st.integers(-(1 << 15) - 2, (1 << 17) + 1),
+        max_size=50,
+    )
+)
+def test_varints_looked_up_are_the_varints_computed(values: list[int]) -> None:
+    """The encoder looks varints up in a table when every value is in it (the edges of the
+    table included), and computes them otherwise: both give the same bytes."""
+    array = np.array(values, dtype=np.int64)
+    (looked, lengths), (computed, computed_lengths) = varints(array), computed_varints(array)
+    assert np.array_equal(lengths, computed_lengths) and np.array_equal(looked, computed)

@@ -46,7 +46,7 @@ def _tag(name: str, wire_type: int) -> int:
     return tag
 
 
-def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def computed_varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Varint bytes of integers (negative ones take ten bytes, as protobuf's int32 does)."""
     unsigned = values.astype(np.int64).view(np.uint64)
     lengths = np.searchsorted(_VARINT_LIMITS, unsigned, side="right") + 1
@@ -56,6 +56,23 @@ def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         groups[:, k] = (unsigned >> np.uint64(7 * k)) & np.uint64(0x7F)
     groups[np.arange(width) < (lengths - 1)[:, None]] |= 0x80
     return groups, lengths
+
+
+# The varints of every integer a track's fields hold once validated (altitude, airspeed,
+# vertical rate) and of a point's message size, computed once: a lookup costs less than the
+# computation for each call.
+_TABLED = np.arange(-(1 << 15), 1 << 17)
+_TABLE_GROUPS, _TABLE_LENGTHS = computed_varints(_TABLED)
+
+
+def varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`computed_varints`, looked up when every value is in the table."""
+    integers = values.astype(np.int64)
+    if not len(integers) or integers.min() < _TABLED[0] or integers.max() > _TABLED[-1]:
+        return computed_varints(integers)
+    rows = integers - _TABLED[0]
+    lengths = _TABLE_LENGTHS[rows]
+    return _TABLE_GROUPS[rows, : int(lengths.max())], lengths
 
 
 def iso_timestamps(times_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,7 +164,7 @@ def _add_points(pieces: _Pieces, track: Track) -> None:
         pieces.add_field(_tag(name, _FIXED64), body, np.full(n, 8), everywhere)
     for name in ("altitude", "airspeed"):
         values = _integers(getattr(track, name))
-        pieces.add_field(_tag(name, _VARINT), *_varints(values), values != 0)
+        pieces.add_field(_tag(name, _VARINT), *varints(values), values != 0)
 
     text, lengths = iso_timestamps(track.times_us)
     body = np.empty((n, text.shape[1] + 1), dtype=np.uint8)
@@ -159,7 +176,7 @@ def _add_points(pieces: _Pieces, track: Track) -> None:
     pieces.add_field(_tag("track", _FIXED32), _fixed(track.track, "<f4"), np.full(n, 4), known)
     known = ~np.isnan(track.vertical_rate)
     pieces.add_field(
-        _tag("vertical_rate", _VARINT), *_varints(_integers(track.vertical_rate)), known
+        _tag("vertical_rate", _VARINT), *varints(_integers(track.vertical_rate)), known
     )
     known = ~np.isnan(track.on_ground)
     ground = _integers(track.on_ground).astype(np.uint8)[:, None]
@@ -197,7 +214,7 @@ def encode_track(
     points.add_constant(_shared_fields(meta))
     whole = _Pieces(len(track))
     whole.add_constant(bytes([_DATA_FIELD << 3 | _LENGTH]))
-    whole.add(*_varints(points.sizes()))
+    whole.add(*varints(points.sizes()))
     whole.extend(points)
     tail = flight_pb2.FlightDataResponse(resolution=resolution, stored_points=stored_points)
     return Encoded(whole.join() + tail.SerializeToString())
