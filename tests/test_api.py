@@ -778,3 +778,11 @@ def test_varints_looked_up_are_the_varints_computed(values: list[int]) -> None:
     array = np.array(values, dtype=np.int64)
     (looked, lengths), (computed, computed_lengths) = varints(array), computed_varints(array)
     assert np.array_equal(lengths, computed_lengths) and np.array_equal(looked, computed)
+
+
+@given(st.datetimes(timezones=st.none() | st.timezones()))
+def test_timestamps_are_the_ones_protobuf_makes(value: datetime) -> None:
+    """The API's conversion of a datetime (aware or naive, any year) to a Timestamp."""
+    expected = Timestamp()
+    expected.FromDatetime(value)
+    assert ts(value) == expected
