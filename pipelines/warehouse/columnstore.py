@@ -23,12 +23,12 @@ from pipelines.warehouse.aggregates import Window, require_autocommit
 from pipelines.warehouse.editions import edition
 from pipelines.warehouse.sqlfiles import load_sql
 
-UncompressedChunk = tuple[str, datetime, datetime, int]  # name, range start, end, bytes
+RawChunk = tuple[str, datetime, datetime, int]  # name, range start, end, bytes
 # How much a compacted chunk's indexes may grow (late drops) before it is rebuilt again.
 COMPACT_AGAIN_AFTER_GROWTH = 0.2
 
 
-def uncompressed_chunks(conn: psycopg.Connection, window: Window) -> list[UncompressedChunk]:
+def uncompressed_chunks(conn: psycopg.Connection, window: Window) -> list[RawChunk]:
     """The chunks not compressed yet that end inside `window` (end after its start, at or
     before its end): none on the Apache edition."""
     if edition(conn) != "timescale":
@@ -59,7 +59,7 @@ def recompress_window(conn: psycopg.Connection, window: Window) -> list[str]:
     return chunks
 
 
-def uncompacted_chunks(conn: psycopg.Connection, window: Window) -> list[UncompressedChunk]:
+def uncompacted_chunks(conn: psycopg.Connection, window: Window) -> list[RawChunk]:
     """Apache edition: the chunks ending inside `window` whose indexes were never rebuilt,
     or grew by more than COMPACT_AGAIN_AFTER_GROWTH since; none on the licensed edition."""
     if edition(conn) != "apache":

@@ -37,7 +37,7 @@ from pipelines.warehouse.aggregates import (
     utc_midnight,
 )
 from pipelines.warehouse.columnstore import (
-    UncompressedChunk,
+    RawChunk,
     compact_chunk,
     compress_chunk,
     uncompacted_chunks,
@@ -254,7 +254,7 @@ def _refresh_before_drop(
 
 def _settle(
     conn: psycopg.Connection,
-    listed: Callable[[psycopg.Connection, Window], list[UncompressedChunk]],
+    listed: Callable[[psycopg.Connection, Window], list[RawChunk]],
     settle: Callable[[psycopg.Connection, str], None] | None,
     raw_horizon: datetime,
     compress_horizon: datetime,
