@@ -4,6 +4,9 @@ read through the API and dropped as before."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from tests.conftest import DATA
 from tests.drops_factory import synthetic_day, write_pb
 from tests.test_aggregates import late_drop
 
+FLIGHTS = str(Path(sys.executable).with_name("flights"))
 REAL = DATA / "drops"
 REAL_DAYS = (date(2022, 8, 2), date(2024, 1, 2))
 FLIGHT_IDS = ("2ce4f83f", "3376ab31")
@@ -262,6 +266,19 @@ def test_the_cleaner_compacts_old_apache_days_once_and_again_after_rewrites(
     # Before the compression age nothing is rebuilt; past it, once, and a dry run says so.
     with connect(apache_url, autocommit=True) as conn:
         young = clean(conn, day + timedelta(days=6), KEEP_ALL)
+        shown = subprocess.run(
+            [FLIGHTS, "clean", "--date", str(day + timedelta(days=8)), "--dry-run"],
+            capture_output=True,
+            text=True,
+            env={
+                **os.environ,
+                "FLIGHTS_DATABASE_URL": apache_url,
+                "FLIGHTS_LANDING_ROOT": str(tmp_path / "first"),
+            },
+            timeout=120,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert "would rebuild the indexes of 1 chunk," in shown.stdout, shown.stdout
         dry = clean(conn, day + timedelta(days=8), KEEP_ALL, dry_run=True)
         assert apache_chunks(apache_url)[0][1] == loaded
         first = clean(conn, day + timedelta(days=8), KEEP_ALL)
