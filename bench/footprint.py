@@ -16,19 +16,18 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.databases import dropped_at_exit, fresh_database  # noqa: E402
-from bench.measure import footprint  # noqa: E402
+from bench.measure import footprint, settled_footprint  # noqa: E402
 from pipelines import localdb  # noqa: E402
 from pipelines.ingest import ingest_partition  # noqa: E402
 from pipelines.warehouse.connection import connect  # noqa: E402
 from pipelines.warehouse.migrations import migrate  # noqa: E402
-from pipelines.warehouse.retention import RetentionPolicy, clean  # noqa: E402
 
 OPENSKY = ROOT / "samples" / "opensky"
 
@@ -39,10 +38,8 @@ def loaded_and_settled(url: str, day: date) -> tuple[float, float, int]:
     ingest_partition(url, day, OPENSKY)
     with connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE flight_data")
-        before, _ = footprint(conn)
-        policy = RetentionPolicy(raw_days=3650, aggregate_days=3650)
-        clean(conn, day + timedelta(days=policy.compress_after_days + 1), policy)
-        after, points = footprint(conn)
+        before, points = footprint(conn)
+        _, after = settled_footprint(conn, day)
     return before, after, points
 
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -24,8 +24,10 @@ import psycopg
 from psycopg import sql
 
 from pipelines import settings
+from pipelines.retention.policy import retention_policy
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.flight_reads import FlightReads
+from pipelines.warehouse.retention import CleanReport, clean
 
 ROOT = Path(__file__).resolve().parent.parent
 COPY_COLUMNS = ("flight_id", "timestamp", "latitude", "longitude", "altitude", "airspeed")
@@ -151,6 +153,17 @@ def footprint(conn: psycopg.Connection) -> tuple[float, int]:
     row = conn.execute(_FOOTPRINT).fetchone()
     assert row is not None
     return float(row[0]), int(row[1])
+
+
+def settled_footprint(conn: psycopg.Connection, last_day: date) -> tuple[CleanReport, float]:
+    """The cleaner's run once `last_day` is past the compression age (keeping ten years, so
+    nothing is dropped): the stored days settled as in production, compressed or their
+    indexes rebuilt; and bytes per point then. Needs an autocommit connection."""
+    policy = retention_policy(raw_days=3650, aggregate_days=3650)
+    report = clean(conn, last_day + timedelta(days=policy.compress_after_days + 1), policy)
+    conn.execute("VACUUM ANALYZE flight_data")
+    per_point, _ = footprint(conn)
+    return report, per_point
 
 
 def stored_points(url: str) -> int:

@@ -44,6 +44,7 @@ from bench.measure import (  # noqa: E402
     copy_seconds,
     flights_ingest,
     footprint,
+    settled_footprint,
     twin_of_flight_data,
 )
 from bench.synthetic import DayShape, write_day  # noqa: E402
@@ -53,11 +54,9 @@ from pipelines.api.config import ApiConfig  # noqa: E402
 from pipelines.api.validation import to_timestamp  # noqa: E402
 from pipelines.proto import flight_pb2 as pb  # noqa: E402
 from pipelines.proto import flight_pb2_grpc  # noqa: E402
-from pipelines.retention.policy import retention_policy  # noqa: E402
 from pipelines.warehouse.connection import connect  # noqa: E402
 from pipelines.warehouse.editions import edition  # noqa: E402
 from pipelines.warehouse.flight_reads import FlightReads, Source, Window  # noqa: E402
-from pipelines.warehouse.retention import clean  # noqa: E402
 
 FIRST_DAY = date(2024, 3, 1)
 STORE, CURVE, DAGSTER = "flights_bench_scale", "flights_bench_curve", "flights_bench_scale_dagster"
@@ -244,17 +243,12 @@ def latency_table(url: str, calls: int, title: str) -> None:
 def settle_store(url: str, days: int) -> float:
     """Every loaded day settled by the cleaner, as past its compression age: compressed
     (licensed edition) or its indexes rebuilt (Apache edition); bytes per point then."""
-    policy = retention_policy(raw_days=3650, aggregate_days=3650)
-    as_of = FIRST_DAY + timedelta(days=days + policy.compress_after_days)
     with connect(url, autocommit=True) as conn:
-        began = time.perf_counter()
-        report = clean(conn, as_of, policy)
-        seconds = time.perf_counter() - began
-        conn.execute("VACUUM ANALYZE flight_data")
-        per_point, _ = footprint(conn)
+        report, per_point = settled_footprint(conn, FIRST_DAY + timedelta(days=days - 1))
     chunks = len(report.compressed_chunks) + len(report.compacted_chunks)
     print(
-        f"  (cleaner settled {chunks} chunks in {seconds:.1f} s: {per_point:.1f} bytes per point)"
+        f"  (cleaner settled {chunks} chunks in {report.seconds:.1f} s: "
+        f"{per_point:.1f} bytes per point)"
     )
     return per_point
 
