@@ -251,7 +251,6 @@ def load_partition(
             watcher(done, total_bytes, rows)
 
     fingerprint = partition_fingerprint(files)
-    keys = PartitionKeys()
     reasons: Counter[str] = Counter()
     per_hour: Counter[datetime] = Counter()
     rows_read = done_bytes = 0
@@ -259,7 +258,7 @@ def load_partition(
     identifier: FlightIdentifier | None = None  # OpenSky drops name aircraft, not flights
     carried: str | None = None  # what the identifier started from
     reports = PositionReports(day)
-    with connect(database_url) as conn:
+    with PartitionKeys() as keys, connect(database_url) as conn:
         conn.execute("SET temp_buffers = '256MB'")  # staging stays in memory
         with PartitionLoad(conn, day) as load:
             for drop in files:

@@ -280,29 +280,40 @@ class _SmallRuns(PartitionKeys):
     RUN_KEYS = 5  # many runs from a few keys
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    batches=st.lists(
-        st.sets(st.tuples(st.sampled_from(["a1", "b2", "c3"]), st.integers(0, 30)), max_size=12),
-        max_size=10,
-    )
+# A batch is keys within a few seconds of a start: the spans of batches and runs then meet
+# or miss each other, as in drops read in time order, out of order, or overlapping.
+batch_keys = st.builds(
+    lambda start, keys: {(flight, start + second) for flight, second in keys},
+    st.integers(0, 40),
+    st.sets(st.tuples(st.sampled_from(["a1", "b2", "c3"]), st.integers(0, 6)), max_size=12),
 )
+
+
+@settings(max_examples=300, deadline=None)
+@given(batches=st.lists(batch_keys, max_size=12))
 def test_keys_of_earlier_batches_are_found_in_every_sorted_run(
     batches: list[set[tuple[str, int]]],
 ) -> None:
-    keys, seen = _SmallRuns(), set()
-    for batch in batches:
-        rows = sorted(batch)
-        frame = pd.DataFrame(
-            {
-                "flight_id": [f for f, _ in rows],
-                "timestamp": pd.to_datetime([t for _, t in rows], unit="s", utc=True),
-            }
-        )
-        split = keys.split(frame, "drop.pb")
-        found = zip(
-            split.seen["flight_id"], split.seen["timestamp"].astype("int64") // 10**9, strict=True
-        )
-        assert list(found) == [row for row in rows if row in seen]
-        assert len(split.new) == sum(row not in seen for row in rows)
-        seen |= batch
+    seen: set[tuple[str, int]] = set()
+    largest_batch = 0
+    with _SmallRuns() as keys:
+        for batch in batches:
+            rows = sorted(batch)
+            frame = pd.DataFrame(
+                {
+                    "flight_id": [f for f, _ in rows],
+                    "timestamp": pd.to_datetime([t for _, t in rows], unit="s", utc=True),
+                }
+            )
+            split = keys.split(frame, "drop.pb")
+            found = zip(
+                split.seen["flight_id"],
+                split.seen["timestamp"].astype("int64") // 10**9,
+                strict=True,
+            )
+            assert list(found) == [row for row in rows if row in seen]
+            assert len(split.new) == sum(row not in seen for row in rows)
+            # Only the run being filled is in memory, however many keys came before.
+            largest_batch = max(largest_batch, len(split.new))
+            assert keys.keys_in_memory <= max(_SmallRuns.RUN_KEYS, largest_batch)
+            seen |= batch
