@@ -4,8 +4,9 @@ Writes `--points` reports (default 20 million) as `--flights` flights of one UTC
 straight track reporting every 3 seconds, starts spread evenly over the day and positions
 over the whole globe, stored in time order as real drops arrive; refreshes the aggregates;
 then times the query the API runs for a page of 100 (`FlightReads.flights` as the API runs
-it: one client, a kept connection, its transaction set-up) on a whole day and on one hour
-with sub-minute edges, each without and with a 1-degree box: p50 and p99 latency.
+it: one client, a kept connection, its transaction set-up) on a whole day, a whole hour,
+and windows of one and three hours with sub-minute edges, each without and with a 1-degree
+box: p50 and p99 latency.
 Usage: python bench/list_flights.py [--points 20000000] [--flights 40000] [--runs 60]
 (on the configured server, the embedded one by default: `flights db up` first).
 """
@@ -43,8 +44,12 @@ ORDER BY 2  -- in time order, as real drops arrive
 
 CASES = {
     "whole day": Window(DAY, DAY + timedelta(days=1)),
+    "one whole hour": Window(DAY + timedelta(hours=12), DAY + timedelta(hours=13)),
     "one hour, sub-minute edges": Window(
         DAY + timedelta(hours=12, seconds=30.5), DAY + timedelta(hours=13, seconds=15.25)
+    ),
+    "three hours, sub-minute edges": Window(
+        DAY + timedelta(hours=11, seconds=30.5), DAY + timedelta(hours=14, seconds=15.25)
     ),
 }
 BOX = BoundingBox(min_latitude=0.0, min_longitude=7.0, max_latitude=1.0, max_longitude=8.0)

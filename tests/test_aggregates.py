@@ -85,6 +85,8 @@ COLUMNS = {
         ("points", "bigint"),
     ],
 }
+# A flight's hours have its days' columns, the first named for the hour.
+COLUMNS["flight_hours"] = [("hour", "timestamp with time zone"), *COLUMNS["flight_days"][1:]]
 
 # Each aggregate recomputed from raw points: what it must hold, on either edition.
 EXPECTED = {
@@ -98,13 +100,16 @@ EXPECTED = {
                min(longitude) FILTER (WHERE longitude >= 0),
                max(longitude) FILTER (WHERE longitude < 0)
         FROM flight_data GROUP BY 1, 2""",
-    "flight_days": """
-        SELECT time_bucket('1 day', "timestamp"), flight_id, min("timestamp"),
+    **{
+        name: f"""
+        SELECT time_bucket('1 {unit}', "timestamp"), flight_id, min("timestamp"),
                max("timestamp"), count(*), max(altitude), max(airspeed), min(latitude),
                max(latitude), min(longitude), max(longitude),
                min(longitude) FILTER (WHERE longitude >= 0),
                max(longitude) FILTER (WHERE longitude < 0)
-        FROM flight_data GROUP BY 1, 2""",
+        FROM flight_data GROUP BY 1, 2"""
+        for name, unit in (("flight_hours", "hour"), ("flight_days", "day"))
+    },
     "traffic_hours": """
         SELECT time_bucket('1 hour', "timestamp"), count(DISTINCT flight_id), count(*)
         FROM flight_data GROUP BY 1""",
@@ -117,11 +122,14 @@ STORED = {
                min_latitude, max_latitude, min_longitude, max_longitude, min_east_longitude,
                max_west_longitude
         FROM flight_minutes""",
-    "flight_days": """
-        SELECT day, flight_id, first_seen, last_seen, points, max_altitude, max_airspeed,
+    **{
+        name: f"""
+        SELECT {unit}, flight_id, first_seen, last_seen, points, max_altitude, max_airspeed,
                min_latitude, max_latitude, min_longitude, max_longitude, min_east_longitude,
                max_west_longitude
-        FROM flight_days""",
+        FROM {name}"""
+        for name, unit in (("flight_hours", "hour"), ("flight_days", "day"))
+    },
     "traffic_hours": "SELECT * FROM traffic_hours",
 }
 
@@ -524,6 +532,7 @@ def assert_stored_boxes_are_smallest(url: str, rows: list[BoxRow]) -> None:
     assert stored_boxes(url, "flight_minutes", "bucket") == expected_boxes(
         rows, timedelta(minutes=1)
     )
+    assert stored_boxes(url, "flight_hours", "hour") == expected_boxes(rows, timedelta(hours=1))
     assert stored_boxes(url, "flight_days", "day") == expected_boxes(rows, DAY)
 
 
@@ -649,3 +658,15 @@ def test_aggregates_of_days_whose_raw_points_are_gone_survive_the_box_migration(
     minutes = stored_boxes(empty_db, "flight_minutes", "bucket")
     assert all(minutes[("gone", at)] == (lon, lon) for _, at, lon in gone)
     assert minutes[("mixed", BOX_DAY)] == (-179.6, 179.6)
+    # The hours (migration 014) are built from the minutes, below the raw horizon too.
+    with connect(empty_db) as conn:
+        hours = conn.execute(
+            "SELECT hour, flight_id, first_seen, last_seen, points, west_longitude, "
+            "east_longitude FROM flight_hours ORDER BY 1, 2"
+        ).fetchall()
+    assert hours == [
+        (BOX_DAY, "gone", gone[0][1], gone[59][1], 60, 179.5, -179.5),
+        (BOX_DAY, "mixed", BOX_DAY, BOX_DAY + timedelta(seconds=9), 2, -179.6, 179.6),
+        (BOX_DAY + timedelta(hours=1), "gone", gone[60][1], gone[-1][1], 30, 179.5, -179.5),
+        (BOX_DAY + DAY, "kept", kept[0][1], kept[-1][1], 50, *boxes[("kept", BOX_DAY + DAY)]),
+    ]

@@ -201,35 +201,53 @@ def test_listings_equal_the_raw_reports_in_window_and_box(db_url: str) -> None:
         generated()
 
 
-@pytest.mark.parametrize(
-    ("start", "end"),
-    [
-        ("2024-03-01T13:00:30", "2024-03-01T13:30:15"),
-        ("2024-03-01T13:00:30", "2024-03-01T13:00:45"),
-        ("2024-03-01T13:00:00", "2024-03-01T13:01:00"),
-        ("2024-02-29T23:59:59.5", "2024-03-03T00:00:00.25"),
-        ("2024-03-01T00:00:00", "2024-03-02T00:00:00"),
-    ],
+# Every part of a cut: its bounds' names, the unit its bounds fall on, and the next coarser
+# unit, none of which it may hold whole (it would read more rows than that unit's part).
+_PARTS = (
+    ("start", "raw_end", None, timedelta(minutes=1)),
+    ("minutes_start", "minutes_end", timedelta(minutes=1), timedelta(hours=1)),
+    ("hours_start", "hours_end", timedelta(hours=1), timedelta(days=1)),
+    ("days_start", "days_end", timedelta(days=1), None),
+    ("late_hours_start", "late_hours_end", timedelta(hours=1), timedelta(days=1)),
+    ("late_minutes_start", "late_minutes_end", timedelta(minutes=1), timedelta(hours=1)),
+    ("late_raw_start", "end", None, timedelta(minutes=1)),
 )
-def test_a_window_is_cut_into_parts_that_cover_it_once(start: str, end: str) -> None:
-    lo, hi = (datetime.fromisoformat(v).replace(tzinfo=UTC) for v in (start, end))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    offset=st.integers(0, 3 * 86_400_000_000),
+    length=st.one_of(
+        st.integers(1, 120_000_000),
+        st.integers(1, 3 * 3_600_000_000),
+        st.integers(1, 4 * 86_400_000_000),
+        st.integers(1, 4 * 24).map(lambda hours: hours * 3_600_000_000),  # whole hours
+    ),
+    aligned=st.sampled_from([timedelta(0), timedelta(minutes=1), timedelta(hours=1)]),
+)
+def test_a_window_is_cut_into_parts_that_cover_it_once(
+    offset: int, length: int, aligned: timedelta
+) -> None:
+    lo = datetime(2024, 2, 29, tzinfo=UTC) + timedelta(microseconds=offset)
+    epoch = datetime(2024, 1, 1, tzinfo=UTC)
+    if aligned:  # windows that start on a minute or an hour, as callers often ask
+        lo -= (lo - epoch) % aligned
+    hi = lo + timedelta(microseconds=length)
     parts = window_parts(lo, hi)
-    pieces = sorted(
-        (parts[a], parts[b])
-        for a, b in (
-            ("start", "raw_end"),
-            ("minutes_start", "minutes_end"),
-            ("days_start", "days_end"),
-            ("late_minutes_start", "late_minutes_end"),
-            ("late_raw_start", "end"),
-        )
-        if parts[a] < parts[b]
-    )
+    pieces = []
+    for first, last, unit, coarser in _PARTS:
+        a, b = parts[first], parts[last]
+        assert a <= b, (first, a, b)
+        if a == b:
+            continue
+        pieces.append((a, b))
+        if unit is not None:
+            assert (a - epoch) % unit == (b - epoch) % unit == timedelta(0), (first, a, b)
+        if coarser is not None:
+            first_whole = a + (epoch - a) % coarser  # the first coarser unit starting in it
+            assert first_whole + coarser > b, (first, a, b)
     assert pieces[0][0] == lo and pieces[-1][1] == hi
-    assert all(a[1] == b[0] for a, b in pairwise(pieces))  # each instant in one part
-    for part, unit in (("days", 86_400), ("minutes", 60), ("late_minutes", 60)):
-        bounds = (parts[f"{part}_start"], parts[f"{part}_end"])
-        assert bounds[0] == bounds[1] or all(b.timestamp() % unit == 0 for b in bounds)
+    assert all(a[1] == b[0] for a, b in pairwise(pieces))  # in order, each instant in one part
 
 
 def test_day_boxes_of_a_flight_across_the_antimeridian_cross_it(db_url: str) -> None:

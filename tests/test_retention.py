@@ -45,7 +45,7 @@ def aggregates(url: str) -> dict[str, list[tuple]]:
     with connect(url) as conn:
         return {
             name: conn.execute(f"SELECT * FROM {name} ORDER BY 1, 2").fetchall()
-            for name in ("flight_minutes", "flight_days", "traffic_hours")
+            for name in ("flight_minutes", "flight_hours", "flight_days", "traffic_hours")
         }
 
 
@@ -196,6 +196,7 @@ def test_a_dry_run_reports_what_a_run_removes_and_changes_nothing(db_url: str) -
     assert dry.quarantine_rows == real.quarantine_rows == 2
     assert {c.relation for c in real.aggregate_chunks} == {
         "flight_minutes",
+        "flight_hours",
         "flight_days",
         "traffic_hours",
     }

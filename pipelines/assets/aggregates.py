@@ -1,4 +1,4 @@
-"""flight_aggregates: per-minute, per-day and per-hour aggregates, refreshed per partition.
+"""flight_aggregates: per-minute, per-hour and per-day aggregates, refreshed per partition.
 
 When a day's points are stored (a flight_data partition materialized), an automation sensor
 materializes the same partition here: the aggregates are refreshed over the time range those
@@ -70,7 +70,8 @@ def _window_metadata(report: RefreshReport) -> dict[str, dg.MetadataValue]:
 def flight_aggregates(
     context: dg.AssetExecutionContext, flight_store: FlightStore
 ) -> dg.MaterializeResult:  # type: ignore[type-arg]  # Dagster reads outputs off the bare class
-    """flight_minutes, flight_days and traffic_hours over the window this partition wrote."""
+    """flight_minutes, flight_hours, flight_days and traffic_hours over the window this
+    partition wrote."""
     day = date.fromisoformat(context.partition_key)
     # A refresh is idempotent: after a lost connection the retry refreshes the window again.
     with permanent_errors_fail_at_once(), flight_store.connection(autocommit=True) as conn:

@@ -89,6 +89,7 @@ def _store_report(url: str) -> dict[str, int]:
             "exact duplicates": one("SELECT sum(duplicates) FROM partition_loads"),
             "flights": one("SELECT count(*) FROM flight_metadata"),
             "flight_minutes rows": one("SELECT count(*) FROM flight_minutes"),
+            "flight_hours rows": one("SELECT count(*) FROM flight_hours"),
             "flight_days rows": one("SELECT count(*) FROM flight_days"),
             "traffic_hours rows": one("SELECT count(*) FROM traffic_hours"),
         }

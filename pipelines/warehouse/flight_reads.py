@@ -33,12 +33,17 @@ OPEN_END = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
 _PG_EPOCH_US = 946_684_800_000_000
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE = timedelta(minutes=1)
+_HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
 _AGGREGATE_BOUNDS = (
     "minutes_start",
     "minutes_end",
+    "hours_start",
+    "hours_end",
     "days_start",
     "days_end",
+    "late_hours_start",
+    "late_hours_end",
     "late_minutes_start",
     "late_minutes_end",
 )
@@ -285,7 +290,8 @@ def _ceil(moment: datetime, unit: timedelta) -> datetime:
 
 def window_parts(start: datetime, end: datetime) -> dict[str, datetime]:
     """[start, end) cut for `api/list_flights`: whole UTC days (`days_*`, from flight_days),
-    the whole minutes before and after them (`minutes_*`, `late_minutes_*`, from
+    the whole hours before and after them (`hours_*`, `late_hours_*`, from flight_hours), the
+    whole minutes before and after those (`minutes_*`, `late_minutes_*`, from
     flight_minutes), and the sub-minute edges [start, raw_end) and [late_raw_start, end)
     (raw points). Every instant of the window is in exactly one part; an unused part is
     empty (its start equals its end)."""
@@ -298,19 +304,26 @@ def window_parts(start: datetime, end: datetime) -> dict[str, datetime]:
             "late_raw_start": end,
             **dict.fromkeys(_AGGREGATE_BOUNDS, end),
         }
-    first_day, last_day = _ceil(first_minute, _DAY), _floor(last_minute, _DAY)
-    if first_day >= last_day:  # no whole day: minutes only between the edges
-        first_day = last_day = last_minute
+    first_hour, last_hour = _ceil(first_minute, _HOUR), _floor(last_minute, _HOUR)
+    if first_hour >= last_hour:  # no whole hour: minutes only between the edges
+        first_hour = last_hour = last_minute
+    first_day, last_day = _ceil(first_hour, _DAY), _floor(last_hour, _DAY)
+    if first_day >= last_day:  # no whole day: hours only between the minutes
+        first_day = last_day = last_hour
     return {
         "start": start,
         "end": end,
         "raw_end": first_minute,
         "late_raw_start": last_minute,
         "minutes_start": first_minute,
-        "minutes_end": first_day,
+        "minutes_end": first_hour,
+        "hours_start": first_hour,
+        "hours_end": first_day,
         "days_start": first_day,
         "days_end": last_day,
-        "late_minutes_start": last_day,
+        "late_hours_start": last_day,
+        "late_hours_end": last_hour,
+        "late_minutes_start": last_hour,
         "late_minutes_end": last_minute,
     }
 

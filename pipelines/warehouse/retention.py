@@ -23,13 +23,13 @@ from functools import partial
 import psycopg
 
 from pipelines.warehouse.aggregates import (
-    AGGREGATES,
     LOCK_CLASS,
     MAINTENANCE_LOCK,
     WRITES_LOCK,
     RefreshReport,
     Window,
     advisory_lock,
+    present_aggregates,
     raw_dropped_before,
     refresh_aggregates,
     require_autocommit,
@@ -287,7 +287,9 @@ def _aggregate_chunks(
     conn: psycopg.Connection, horizon: datetime, *, drop: bool
 ) -> tuple[Chunk, ...]:
     collect = _drop if drop else _chunks
-    return tuple(chunk for a in AGGREGATES for chunk in collect(conn, a.name, horizon))
+    return tuple(
+        chunk for a in present_aggregates(conn) for chunk in collect(conn, a.name, horizon)
+    )
 
 
 def _drop(conn: psycopg.Connection, relation: str, horizon: datetime) -> tuple[Chunk, ...]:

@@ -3,8 +3,9 @@
 -- row. A NULL filter is unset; min_longitude > max_longitude is a box across the antimeridian.
 -- first_seen, last_seen and points describe the flight's reports in the window, exactly:
 -- the window is cut (pipelines/warehouse/flight_reads.py) into whole UTC days, read from
--- flight_days; whole minutes at its edges, from flight_minutes; and the sub-minute edges,
--- from raw points. Each report is counted in exactly one part.
+-- flight_days; whole hours beside them, from flight_hours; whole minutes at its edges, from
+-- flight_minutes; and the sub-minute edges, from raw points. Each report is counted in
+-- exactly one part.
 --
 -- A box is decided exactly too. Each part has a longitude box, west to east (the stored
 -- smallest box of an aggregate, migration 010, which may cross the antimeridian; a raw
@@ -13,12 +14,18 @@
 -- inside; one whose box only touches it proves nothing, so such a flight is listed when one
 -- of its raw reports in the window is inside the box (a lookup by the primary key). Where raw
 -- points were dropped by retention (below the raw horizon) only the aggregates remain: there
--- a touching box lists the flight (minute precision).
+-- a touching box lists the flight (to the precision of the part).
 WITH parts AS (
     SELECT flight_id, first_seen, last_seen, points,
            min_latitude, max_latitude, west_longitude, east_longitude, day AS part_start
     FROM flight_days
     WHERE day >= %(days_start)s AND day < %(days_end)s
+    UNION ALL
+    SELECT flight_id, first_seen, last_seen, points,
+           min_latitude, max_latitude, west_longitude, east_longitude, hour
+    FROM flight_hours
+    WHERE (hour >= %(hours_start)s AND hour < %(hours_end)s)
+       OR (hour >= %(late_hours_start)s AND hour < %(late_hours_end)s)
     UNION ALL
     SELECT flight_id, first_time, last_time, points,
            min_latitude, max_latitude, west_longitude, east_longitude, bucket
