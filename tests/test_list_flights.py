@@ -79,6 +79,15 @@ def tracks() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         np.where(j % 2, 44.2, 44.0),
         np.where(j % 2, 3.2, 3.0),
     )
+    # A hook: from 06:00 on day 3 an L again (east along 43 N, then north along 5.5 E), its
+    # hour's box holding (43.3 N, 5.2 E) and no minute near it; at 07:10 one report there.
+    h = np.arange(120)
+    start = base + int(timedelta(days=3, hours=6).total_seconds() * 1e6)
+    out["hook"] = (
+        np.append(start + h * 25_000_000, start + 70 * 60_000_000),
+        np.append(np.where(h < 60, 43.0, 43.0 + (h - 60) / 120), 43.3),
+        np.append(np.where(h < 60, 5.0 + h / 120, 5.5), 5.2),
+    )
     rng = np.random.default_rng(15)
     for k in range(24):
         n = int(rng.integers(50, 600))
@@ -147,6 +156,7 @@ lengths = st.one_of(
     st.integers(60_000_000, 6 * 3_600_000_000),  # minutes to hours
     st.integers(86_400_000_000, 3 * 86_400_000_000),  # whole days and their edges
 )
+WHOLE = [None, None, timedelta(hours=1), timedelta(days=1)]  # mostly windows of any length
 latitudes = st.floats(-60, 60, allow_nan=False)
 longitudes = st.floats(-180, 180, allow_nan=False)
 boxes = st.one_of(
@@ -193,9 +203,12 @@ def test_listings_equal_the_raw_reports_in_window_and_box(db_url: str) -> None:
             deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture],
         )
-        @given(offset=micros, length=lengths, box=boxes)
-        def generated(offset: int, length: int, box: Box | None) -> None:
+        @given(offset=micros, length=lengths, box=boxes, whole=st.sampled_from(WHOLE))
+        def generated(offset: int, length: int, box: Box | None, whole: timedelta | None) -> None:
             start = DAY0 + timedelta(microseconds=offset)
+            if whole is not None:  # exactly one UTC hour or day: its own statement answers
+                start -= (start - DAY0) % whole
+                length = whole // timedelta(microseconds=1)
             check(start, start + timedelta(microseconds=length), box)
 
         generated()
@@ -282,11 +295,15 @@ def _pages(reads: FlightReads, query: FlightQuery, size: int) -> list[FlightList
             return rows
 
 
+@pytest.mark.parametrize("unit", [timedelta(days=1), timedelta(hours=1)], ids=["day", "hour"])
 @pytest.mark.parametrize("cleaned", [False, True], ids=["raw", "raw dropped before day 2"])
-def test_a_whole_day_pages_as_the_general_statement_lists_it(db_url: str, cleaned: bool) -> None:
-    """One whole UTC day is answered by its own statement (a walk of the day's index): page
-    by page it lists what the statement for any window lists, in the same order; also for
-    days whose raw points the cleaner dropped (a box touching a day's box lists the flight)."""
+def test_a_whole_day_or_hour_pages_as_the_general_statement_lists_it(
+    db_url: str, cleaned: bool, unit: timedelta
+) -> None:
+    """One whole UTC day or hour is answered by its own statement (a walk of the bucket's
+    index): page by page it lists what the statement for any window lists, in the same order;
+    also where the cleaner dropped the raw points (a box touching a bucket's box lists the
+    flight)."""
     store(db_url)
     if cleaned:
         horizon = (DAY0 + timedelta(days=2)).date()
@@ -299,21 +316,27 @@ def test_a_whole_day_pages_as_the_general_statement_lists_it(db_url: str, cleane
     with connect(db_url) as conn:
         reads = FlightReads(conn)
 
+        # The buckets of the L (day 1, 10:00 to 10:49), the comb (day 2, 03:00 to 05:00) and
+        # the hook (day 3, 06:00 to 07:10).
+        ell, comb, hook = (1, 2, 3) if unit == timedelta(days=1) else (34, 51, 78)
+
         @settings(
             max_examples=60,
             deadline=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture],
         )
-        @given(day=st.integers(-1, SPAN.days), box=boxes, size=st.integers(1, 7))
-        # The L's day box touches this box, none of its reports is inside: listed only where
-        # its raw reports are gone.
-        @example(day=1, box=(45.6, 7.2, 45.8, 7.4), size=1)
+        @given(bucket=st.integers(-1, SPAN // unit), box=boxes, size=st.integers(1, 7))
+        # The L's box touches this box, none of its reports is inside: listed only where its
+        # raw reports are gone.
+        @example(bucket=ell, box=(45.6, 7.2, 45.8, 7.4), size=1)
         # The comb's minutes touch these boxes, none lies inside: its raw reports decide.
-        @example(day=2, box=(44.1, 3.15, 44.3, 3.25), size=1)
-        @example(day=2, box=(44.1, 2.9, 44.3, 3.1), size=1)
-        def generated(day: int, box: Box | None, size: int) -> None:
-            start = DAY0 + timedelta(days=day)
-            end = start + timedelta(days=1)
+        @example(bucket=comb, box=(44.1, 3.15, 44.3, 3.25), size=1)
+        @example(bucket=comb, box=(44.1, 2.9, 44.3, 3.1), size=1)
+        # The hook's box of 06:00 holds this box, only its report of 07:10 lies inside.
+        @example(bucket=hook, box=(43.2, 5.1, 43.4, 5.3), size=1)
+        def generated(bucket: int, box: Box | None, size: int) -> None:
+            start = DAY0 + bucket * unit
+            end = start + unit
             query = FlightQuery(window=Window(start, end), box=BoundingBox(*box) if box else None)
             params = listing_parameters(query, after=None, limit=10_000)
             with conn.cursor(row_factory=class_row(FlightListing)) as cur:

@@ -328,16 +328,31 @@ def window_parts(start: datetime, end: datetime) -> dict[str, datetime]:
     }
 
 
+# The aggregates holding one row per flight and bucket, by bucket length: a window of exactly
+# one bucket is answered from its rows alone.
+_ONE_ROW_A_FLIGHT = {_DAY: ("flight_days", "day"), _HOUR: ("flight_hours", "hour")}
+
+
+def whole_bucket(start: datetime, end: datetime) -> tuple[str, str] | None:
+    """The aggregate and its time column when [start, end) is exactly one UTC day or hour."""
+    found = _ONE_ROW_A_FLIGHT.get(end - start)
+    if found is None or start != _floor(start, end - start):
+        return None
+    return found
+
+
 def listing_parameters(
     query: FlightQuery, *, after: tuple[datetime, str] | None, limit: int
 ) -> dict[str, object]:
     """The parameters of both ListFlights statements (`api/list_flights`, and
-    `api/list_flights_one_day`, which reads `day`) for a page after `after`."""
+    `api/list_flights_one_bucket`, which reads `bucket_start` and `span`) for a page after
+    `after`."""
     box = query.box
     after_time, after_id = after or (OPEN_START, "")
     return {
         **window_parts(query.window.start, query.window.end),
-        "day": query.window.start,
+        "bucket_start": query.window.start,
+        "span": query.window.end - query.window.start,
         "airline": query.airline,
         "departure_airport": query.departure_airport,
         "arrival_airport": query.arrival_airport,
@@ -449,11 +464,17 @@ class FlightReads:
         self, query: FlightQuery, *, after: tuple[datetime, str] | None, limit: int
     ) -> list[FlightListing]:
         """One page of a flight search, after the (first_seen, flight_id) of the last row.
-        A window of exactly one UTC day has its own statement, a walk of the day's index that
-        stops after the page; any other window is cut into parts (`window_parts`)."""
-        start, end = query.window.start, query.window.end
-        one_day = start == _floor(start, _DAY) and end - start == _DAY
-        statement = load_sql("api/list_flights_one_day" if one_day else "api/list_flights")
+        A window of exactly one UTC day or hour has its own statement, a walk of that bucket's
+        index that stops after the page; any other window is cut into parts (`window_parts`)."""
+        bucket = whole_bucket(query.window.start, query.window.end)
+        statement: sql.Composable
+        if bucket is None:
+            statement = load_sql("api/list_flights")
+        else:
+            spans, column = bucket
+            statement = load_sql("api/list_flights_one_bucket").format(
+                spans=sql.Identifier(spans), bucket=sql.Identifier(column)
+            )
         params = listing_parameters(query, after=after, limit=limit)
         with self._conn.cursor(row_factory=class_row(FlightListing)) as cur:
             return cur.execute(statement, params, prepare=False).fetchall()
