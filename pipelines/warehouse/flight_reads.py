@@ -23,6 +23,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
+from pipelines.warehouse.aggregates import AGGREGATES, Rollup
 from pipelines.warehouse.sqlfiles import load_sql
 
 log = logging.getLogger(__name__)
@@ -330,11 +331,14 @@ def window_parts(start: datetime, end: datetime) -> dict[str, datetime]:
 
 # The aggregates holding one row per flight and bucket, by bucket length: a window of exactly
 # one bucket is answered from its rows alone.
-_ONE_ROW_A_FLIGHT = {_DAY: ("flight_days", "day"), _HOUR: ("flight_hours", "hour")}
+_ONE_ROW_A_FLIGHT = {
+    _DAY: next(a for a in AGGREGATES if a.name == "flight_days"),
+    _HOUR: next(a for a in AGGREGATES if a.name == "flight_hours"),
+}
 
 
-def whole_bucket(start: datetime, end: datetime) -> tuple[str, str] | None:
-    """The aggregate and its time column when [start, end) is exactly one UTC day or hour."""
+def whole_bucket(start: datetime, end: datetime) -> Rollup | None:
+    """The aggregate to answer from when [start, end) is exactly one UTC day or hour."""
     found = _ONE_ROW_A_FLIGHT.get(end - start)
     if found is None or start != _floor(start, end - start):
         return None
@@ -471,9 +475,8 @@ class FlightReads:
         if bucket is None:
             statement = load_sql("api/list_flights")
         else:
-            spans, column = bucket
             statement = load_sql("api/list_flights_one_bucket").format(
-                spans=sql.Identifier(spans), bucket=sql.Identifier(column)
+                spans=sql.Identifier(bucket.name), bucket=sql.Identifier(bucket.time_column)
             )
         params = listing_parameters(query, after=after, limit=limit)
         with self._conn.cursor(row_factory=class_row(FlightListing)) as cur:

@@ -64,7 +64,7 @@ WHERE d.{bucket} = %(bucket_start)s
        OR (d.max_latitude >= %(min_latitude)s AND d.min_latitude <= %(max_latitude)s))
   AND (b.inside OR minute.inside OR raw.inside
        OR (b.touches AND d.{bucket} < (SELECT coalesce(max(raw_horizon), '-infinity')
-                                  FROM retention_runs)))
+                                       FROM retention_runs)))
   AND (%(airline)s::text IS NULL OR m.airline = %(airline)s)
   AND (%(departure_airport)s::text IS NULL OR m.departure_airport = %(departure_airport)s)
   AND (%(arrival_airport)s::text IS NULL OR m.arrival_airport = %(arrival_airport)s)
