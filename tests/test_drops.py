@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import tempfile
 from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipelines.drops import discover_drops, read_drop
 from pipelines.ingest import reason_kind
@@ -173,6 +176,49 @@ def test_bad_json_lines_and_values_are_rejected_row_by_row(tmp_path: Path) -> No
     assert by_line[9].startswith("flight_id: str_length(1, 12)")
     assert by_line[10].startswith("flight_id: str_length(1, 12)")
     assert all(r.raw_record for r in rejects)
+
+
+# Each field in range or far out of it (as a number, or as text that is not one).
+_FIELD_VALUES = {
+    "latitude": st.one_of(st.floats(-90, 90), st.floats(90.5, 1e6), st.floats(-1e6, -90.5)),
+    "longitude": st.one_of(st.floats(-180, 180), st.floats(180.5, 1e6)),
+    "altitude": st.one_of(
+        st.integers(-2000, 80000), st.integers(80001, 10**9), st.floats(0.25, 1e4)
+    ),
+    "airspeed": st.one_of(st.integers(0, 2000), st.integers(-(10**6), -1), st.just("fast")),
+}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    records=st.lists(st.fixed_dictionaries(_FIELD_VALUES), min_size=1, max_size=8),
+    batch_rows=st.integers(1, 5),
+)
+def test_a_rows_reasons_do_not_depend_on_the_rows_beside_it(
+    records: list[dict[str, object]], batch_rows: int
+) -> None:
+    """Whatever else fails in its batch, a rejected row's reasons are the same and show each
+    value as the drop wrote it (never a library's repr of it)."""
+    lines = [
+        {"flight_id": "f1", "timestamp": f"2024-03-01T10:00:{i:02d}Z", **fields}
+        for i, fields in enumerate(records)
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        write_jsonl(root / "2024-03-01" / "day.jsonl", lines)
+        reasons = [
+            {r.line: r.reason for r in read_all(root, rows)[2]} for rows in (batch_rows, 10_000)
+        ]
+    assert reasons[0] == reasons[1]
+    for line, reason in reasons[0].items():
+        for part in reason.split("; "):
+            if part.endswith(" is not a number"):
+                assert isinstance(lines[line - 1][part.split()[0]], str), part
+                continue
+            column, _, shown = part.partition(": ")
+            value = lines[line - 1][column]
+            assert isinstance(value, int | float), part
+            assert shown.endswith(f"(got {float(value)!r})"), part
 
 
 def test_an_oversized_line_is_refused_without_holding_it(tmp_path: Path) -> None:

@@ -21,6 +21,9 @@ from pipelines.quality.schema import POSITION_SCHEMA
 
 _INTEGER_COLUMNS = ("altitude", "airspeed", "vertical_rate")
 _RAW_FIELDS = [c for c in POSITION_SCHEMA.columns if c != "timestamp"]
+# A row's reasons in the schema's column order: Pandera orders failure cases by how the
+# batch failed, so the same row would otherwise read differently beside other rows.
+_COLUMN_ORDER = {name: i for i, name in enumerate(POSITION_SCHEMA.columns)}
 
 
 @dataclass
@@ -39,7 +42,10 @@ def _reason(column: str, check: str, failure: object, raw_timestamp: object) -> 
         )
     if check == "not_nullable":
         return f"{column} is missing"
-    return f"{column}: {check} (got {failure!r})"
+    # Pandera's failure cases are numpy scalars when every failure of the batch is a number:
+    # the value is shown as the drop wrote it, whatever else failed beside it.
+    value = failure.item() if isinstance(failure, np.generic) else failure
+    return f"{column}: {check} (got {value!r})"
 
 
 def _json_value(value: object) -> object:
@@ -65,7 +71,7 @@ def validate_batch(batch: DropBatch) -> ValidatedBatch:
         return ValidatedBatch(frame, rejected)
     try:
         POSITION_SCHEMA.validate(frame, lazy=True)
-        bad_reasons: dict[int, list[str]] = {}
+        bad_reasons: dict[int, list[tuple[int, str]]] = {}
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases
         row_cases = cases[cases["index"].notna()]
@@ -81,14 +87,15 @@ def validate_batch(batch: DropBatch) -> ValidatedBatch:
             strict=True,
         ):
             reason = _reason(column, str(check), failure, raw_times.at[int(idx)])
-            bad_reasons.setdefault(int(idx), []).append(reason)
+            order = _COLUMN_ORDER.get(column, len(_COLUMN_ORDER))
+            bad_reasons.setdefault(int(idx), []).append((order, reason))
     if bad_reasons:
         bad = frame.loc[sorted(bad_reasons)]
         for idx, row in zip(bad.index, bad.to_dict("records"), strict=True):
             rejected.append(
                 Rejected(
                     batch.source_file,
-                    "; ".join(dict.fromkeys(bad_reasons[idx])),
+                    "; ".join(dict.fromkeys(reason for _, reason in sorted(bad_reasons[idx]))),
                     raw_record(row),
                     int(row["record"]),
                     None if pd.isna(row["byte_offset"]) else int(row["byte_offset"]),
