@@ -33,13 +33,13 @@ class ValidatedBatch:
 
 
 def _reason(column: str, check: str, failure: object, raw_timestamp: object) -> str:
-    if column == "timestamp" and check == "not_nullable":
-        if raw_timestamp is None or raw_timestamp is pd.NA or not str(raw_timestamp).strip():
-            return "timestamp is missing"
-        return (
-            "timestamp: not ISO 8601 or UNIX epoch seconds within 2000..2099 "
-            f"(got {str(raw_timestamp)[:40]!r})"
-        )
+    if column == "timestamp":
+        if check == "not_nullable":
+            if raw_timestamp is None or raw_timestamp is pd.NA or not str(raw_timestamp).strip():
+                return "timestamp is missing"
+            check = "not ISO 8601 or UNIX epoch seconds within 2000..2099"
+        # As the drop wrote it, not as it parsed.
+        return f"timestamp: {check} (got {str(raw_timestamp)[:40]!r})"
     if check == "not_nullable":
         return f"{column} is missing"
     # Pandera's failure cases are numpy scalars when every failure of the batch is a number:
