@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipelines.assets.landing_sensor import landing_zone_sensor
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.definitions import defs
+from pipelines.drops.files import discover_drops
 from pipelines.ingest import ingest_partition
 from tests.conftest import DATA
 from tests.drops_factory import message, write_jsonl, write_pb
@@ -121,6 +125,56 @@ def test_the_sensor_requests_new_and_changed_days_only(env: Path, apache_url: st
     with dg.build_sensor_context(cursor=first.cursor, resources=resources) as ctx:
         third = landing_zone_sensor(ctx)
     assert sorted(r.partition_key for r in third.run_requests) == ["2024-01-02", "2024-01-03"]
+
+
+# What a day folder may hold while producers write: a drop, or what is not (yet) one.
+_ENTRIES = st.sampled_from(["drop", "hidden", "partial", "empty folder", "link to a day's drop"])
+
+
+@pytest.mark.apache
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+@given(folders=st.lists(st.lists(_ENTRIES, max_size=3), min_size=1, max_size=4))
+def test_the_sensor_requests_exactly_the_days_with_a_drop(
+    apache_url: str, folders: list[list[str]]
+) -> None:
+    """A day folder is requested once it holds a drop of its own, never before (its run
+    would fail with nothing to load), and then only once for the same files."""
+    days = [date(2024, 5, 1 + i) for i in range(len(folders))]
+    with tempfile.TemporaryDirectory() as landing:
+        root = Path(landing)
+        write_pb(root / "2024-04-30" / "source.pb", [message(0, timestamp="2024-04-30T00:00:00Z")])
+        for day, entries in zip(days, folders, strict=True):
+            folder = root / day.isoformat()
+            folder.mkdir()
+            for k, entry in enumerate(entries):
+                if entry == "drop":
+                    write_pb(folder / f"{k}.pb", [message(k, timestamp=f"{day}T00:00:0{k}Z")])
+                elif entry == "hidden":
+                    (folder / f".{k}.pb").write_bytes(b"x")
+                elif entry == "partial":
+                    (folder / f"{k}.pb.part").write_bytes(b"x")
+                elif entry == "empty folder":
+                    (folder / f"sub{k}").mkdir()
+                else:
+                    (folder / f"{k}.pb").symlink_to(root / "2024-04-30" / "source.pb")
+        resources = {
+            "landing": LandingZone(root=str(root)),
+            "flight_store": FlightStore(database_url=apache_url),
+        }
+        with dg.build_sensor_context(resources=resources) as ctx:
+            first = landing_zone_sensor(ctx)
+        with_drops = {d.isoformat() for d in days if discover_drops(root, d)}
+        assert with_drops == {
+            d.isoformat() for d, e in zip(days, folders, strict=True) if "drop" in e
+        }
+        requested = [r.partition_key for r in first.run_requests]
+        assert sorted(requested) == sorted(with_drops | {"2024-04-30"})
+        waiting = [d for d in days if d.isoformat() not in with_drops]
+        for day in waiting:
+            write_pb(root / day.isoformat() / "late.pb", [message(9, timestamp=f"{day}T01:00:00Z")])
+        with dg.build_sensor_context(cursor=first.cursor, resources=resources) as ctx:
+            second = landing_zone_sensor(ctx)
+        assert sorted(r.partition_key for r in second.run_requests) == [str(d) for d in waiting]
 
 
 @pytest.mark.apache

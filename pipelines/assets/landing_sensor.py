@@ -3,7 +3,9 @@
 A day's fingerprint (its files' names, sizes, modification times) is compared with the
 fingerprints the ledger recorded for the day's loads (published or held), so even the first
 tick requests nothing for a day already loaded from the same files. The cursor keeps what was
-requested, so a day is not requested again while its run is under way.
+requested, so a day is not requested again while its run is under way. A folder without a
+drop yet (just created, files still being written, only links into other days) waits: a run
+would have nothing to load and fail.
 """
 
 import json
@@ -39,7 +41,7 @@ def landing_zone_sensor(
     with flight_store.connection() as conn:
         loaded = known_fingerprints(conn)
     valid = set(DAILY.get_partition_keys())
-    requests, skipped = [], []
+    requests, skipped, waiting = [], [], []
     root = landing.path
     folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     for folder in folders:
@@ -47,7 +49,11 @@ def landing_zone_sensor(
         if day is None or folder.name not in valid:
             skipped.append(folder.name)
             continue
-        fingerprint = partition_fingerprint(discover_drops(root, day))
+        drops = discover_drops(root, day)
+        if not drops:
+            waiting.append(folder.name)
+            continue
+        fingerprint = partition_fingerprint(drops)
         if seen.get(folder.name) == fingerprint or fingerprint in loaded.get(day, set()):
             continue
         seen[folder.name] = fingerprint
@@ -56,6 +62,8 @@ def landing_zone_sensor(
         )
     if skipped:
         context.log.warning(f"ignored folders that are not a partition day: {skipped[:10]}")
+    if waiting:
+        context.log.info(f"day folders without a drop yet: {waiting[:10]}")
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
 
 
