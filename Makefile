@@ -11,8 +11,8 @@ test: lint
 # Lint, format and types (mypy: strict on pipelines/, configured in pyproject.toml).
 lint:
 	bash scripts/setup.sh --with-test-server
-	.venv/bin/ruff check pipelines tests bench
-	.venv/bin/ruff format --check pipelines tests bench
+	.venv/bin/ruff check pipelines tests bench scripts
+	.venv/bin/ruff format --check pipelines tests bench scripts
 	.venv/bin/mypy pipelines
 
 bench:

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from psycopg import errors, pq
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "scripts" / "pglite-server.mjs"
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 class Server:
@@ -78,7 +79,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise RuntimeError("the server did not exit on SIGTERM")
+                raise RuntimeError("the server did not exit on SIGTERM") from None
         return self.proc.returncode
 
     def assert_alive(self) -> None:
@@ -86,13 +87,13 @@ class Server:
 
 
 @contextmanager
-def step(name: str):
+def step(name: str) -> Iterator[None]:
     t = time.perf_counter()
     yield
     print(f"ok   {name} ({time.perf_counter() - t:.2f} s)", flush=True)
 
 
-def rows(n: int, offset: int = 0):
+def rows(n: int, offset: int = 0) -> Iterator[tuple[dt.datetime, int]]:
     for i in range(offset, offset + n):
         yield T0 + dt.timedelta(seconds=5 * i), i % 1000
 
@@ -135,20 +136,19 @@ def run_checks(srv: Server) -> None:
     print(f"server listening on port {srv.port}", flush=True)
 
     for sslmode in ("prefer", "disable"):
-        with step(f"connect with sslmode={sslmode}"):
-            with srv.connect("smoke", sslmode=sslmode) as conn:
-                assert conn.execute("SELECT 1").fetchone() == (1,)
-                assert conn.info.parameter_status("TimeZone") == "UTC"
+        with step(f"connect with sslmode={sslmode}"), srv.connect("smoke", sslmode=sslmode) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert conn.info.parameter_status("TimeZone") == "UTC"
 
-    with step("CREATE EXTENSION timescaledb; license is 'timescale'"):
-        with srv.connect("smoke", autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-            assert conn.execute("SHOW timescaledb.license").fetchone() == ("timescale",)
-            conn.execute(
-                "CREATE TABLE metrics (ts timestamptz NOT NULL, v integer NOT NULL)"
-            )
-            conn.execute("SELECT create_hypertable('metrics', 'ts')")
-            conn.execute("CREATE TABLE blobs (id int PRIMARY KEY, body text)")
+    with (
+        step("CREATE EXTENSION timescaledb; license is 'timescale'"),
+        srv.connect("smoke", autocommit=True) as conn,
+    ):
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        assert conn.execute("SHOW timescaledb.license").fetchone() == ("timescale",)
+        conn.execute("CREATE TABLE metrics (ts timestamptz NOT NULL, v integer NOT NULL)")
+        conn.execute("SELECT create_hypertable('metrics', 'ts')")
+        conn.execute("CREATE TABLE blobs (id int PRIMARY KEY, body text)")
 
     expected_rows = 0
     with srv.connect("smoke") as conn:
@@ -160,44 +160,48 @@ def run_checks(srv: Server) -> None:
 
         n = 200_000
         t = time.perf_counter()
-        with conn.cursor() as cur:
-            with cur.copy("COPY metrics (ts, v) FROM STDIN") as copy:
-                for r in rows(n, offset=5000):
-                    copy.write_row(r)
+        with conn.cursor() as cur, cur.copy("COPY metrics (ts, v) FROM STDIN") as copy:
+            for r in rows(n, offset=5000):
+                copy.write_row(r)
         conn.commit()
         elapsed = time.perf_counter() - t
         expected_rows += n
-        print(f"ok   COPY text 200,000 rows ({elapsed:.2f} s, {n / elapsed:,.0f} rows/s)", flush=True)
+        print(
+            f"ok   COPY text 200,000 rows ({elapsed:.2f} s, {n / elapsed:,.0f} rows/s)", flush=True
+        )
 
         t = time.perf_counter()
-        with conn.cursor() as cur:
-            with cur.copy("COPY metrics (ts, v) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["timestamptz", "int4"])
-                for r in rows(n, offset=5000 + n):
-                    copy.write_row(r)
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY metrics (ts, v) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types(["timestamptz", "int4"])
+            for r in rows(n, offset=5000 + n):
+                copy.write_row(r)
         conn.commit()
         elapsed = time.perf_counter() - t
         expected_rows += n
-        print(f"ok   COPY binary 200,000 rows ({elapsed:.2f} s, {n / elapsed:,.0f} rows/s)", flush=True)
+        print(
+            f"ok   COPY binary 200,000 rows ({elapsed:.2f} s, {n / elapsed:,.0f} rows/s)",
+            flush=True,
+        )
 
-        with step("COPY CSV and COPY TO STDOUT"):
-            with conn.cursor() as cur:
-                with cur.copy("COPY blobs (id, body) FROM STDIN WITH (FORMAT csv)") as copy:
-                    copy.write(b'1,"a, quoted"\n2,plain\n')
-                conn.commit()
-                out = bytearray()
-                with cur.copy("COPY (SELECT id, body FROM blobs ORDER BY id) TO STDOUT") as copy:
-                    for block in copy:
-                        out += block
-                assert bytes(out) == b"1\ta, quoted\n2\tplain\n", out
-                conn.execute("DELETE FROM blobs")
-                conn.commit()
+        with step("COPY CSV and COPY TO STDOUT"), conn.cursor() as cur:
+            with cur.copy("COPY blobs (id, body) FROM STDIN WITH (FORMAT csv)") as copy:
+                copy.write(b'1,"a, quoted"\n2,plain\n')
+            conn.commit()
+            out = bytearray()
+            with cur.copy("COPY (SELECT id, body FROM blobs ORDER BY id) TO STDOUT") as copy:
+                for block in copy:
+                    out += block
+            assert bytes(out) == b"1\ta, quoted\n2\tplain\n", out
+            conn.execute("DELETE FROM blobs")
+            conn.commit()
 
         with step("COPY into a missing table fails cleanly"):
             try:
-                with conn.cursor() as cur:
-                    with cur.copy("COPY no_such_table FROM STDIN") as copy:
-                        copy.write_row((1,))
+                with conn.cursor() as cur, cur.copy("COPY no_such_table FROM STDIN") as copy:
+                    copy.write_row((1,))
             except errors.UndefinedTable:
                 conn.rollback()
             else:
@@ -207,9 +211,8 @@ def run_checks(srv: Server) -> None:
 
         with step("COPY FROM STDIN mixed with other statements is refused, not fatal"):
             try:
-                with conn.cursor() as cur:
-                    with cur.copy("SELECT 1; COPY blobs FROM STDIN"):
-                        pass
+                with conn.cursor() as cur, cur.copy("SELECT 1; COPY blobs FROM STDIN"):
+                    pass
             except errors.FeatureNotSupported:
                 conn.rollback()
             else:
@@ -245,24 +248,26 @@ def run_checks(srv: Server) -> None:
         with step("row count after inserts"):
             assert conn.execute("SELECT count(*) FROM metrics").fetchone() == (expected_rows,)
 
-    with step("continuous aggregate + refresh_continuous_aggregate"):
-        with srv.connect("smoke", autocommit=True) as conn:
-            conn.execute(
-                """
-                CREATE MATERIALIZED VIEW metrics_hourly
-                WITH (timescaledb.continuous) AS
-                SELECT time_bucket('1 hour', ts) AS bucket, count(*) AS n, sum(v) AS total
-                FROM metrics GROUP BY bucket
-                WITH NO DATA
-                """
-            )
-            conn.execute("CALL refresh_continuous_aggregate('metrics_hourly', NULL, NULL)")
-            agg = conn.execute(
-                "SELECT sum(n)::bigint, sum(total)::bigint FROM metrics_hourly"
-            ).fetchone()
-            raw = conn.execute("SELECT count(*), sum(v)::bigint FROM metrics").fetchone()
-            assert agg == raw, (agg, raw)
-            assert conn.execute("SELECT count(*) FROM metrics_hourly").fetchone()[0] > 100
+    with (
+        step("continuous aggregate + refresh_continuous_aggregate"),
+        srv.connect("smoke", autocommit=True) as conn,
+    ):
+        conn.execute(
+            """
+            CREATE MATERIALIZED VIEW metrics_hourly
+            WITH (timescaledb.continuous) AS
+            SELECT time_bucket('1 hour', ts) AS bucket, count(*) AS n, sum(v) AS total
+            FROM metrics GROUP BY bucket
+            WITH NO DATA
+            """
+        )
+        conn.execute("CALL refresh_continuous_aggregate('metrics_hourly', NULL, NULL)")
+        agg = conn.execute(
+            "SELECT sum(n)::bigint, sum(total)::bigint FROM metrics_hourly"
+        ).fetchone()
+        raw = conn.execute("SELECT count(*), sum(v)::bigint FROM metrics").fetchone()
+        assert agg == raw, (agg, raw)
+        assert conn.execute("SELECT count(*) FROM metrics_hourly").fetchone()[0] > 100
 
     with step("two connections on one database take turns at transaction boundaries"):
         with srv.connect("turns", autocommit=True) as setup:
@@ -295,9 +300,10 @@ def run_checks(srv: Server) -> None:
 
     with step("prepared statements of two connections do not collide"):
         dsn = srv.dsn("turns")
-        with psycopg.connect(dsn, prepare_threshold=0) as a, psycopg.connect(
-            dsn, prepare_threshold=0
-        ) as b:
+        with (
+            psycopg.connect(dsn, prepare_threshold=0) as a,
+            psycopg.connect(dsn, prepare_threshold=0) as b,
+        ):
             for i in range(5):
                 # Same statement names (_pg3_0, ...) on both, different queries.
                 assert a.execute("SELECT %s::int + 1", (i,)).fetchone() == (i + 1,)
@@ -308,36 +314,41 @@ def run_checks(srv: Server) -> None:
             a.rollback()  # psycopg follows a ROLLBACK with DEALLOCATE ALL
             assert b.execute("SELECT %s::text || 'y'", ("b",)).fetchone() == ("by",)
             b.commit()
-            with a.pipeline():
-                with a.cursor() as cur:
-                    cur.executemany("INSERT INTO t VALUES (%s)", [(1000 + i,) for i in range(50)])
-                    a.execute("SELECT %s::int + 1", (1,))
-                    a.execute("ROLLBACK")
+            with a.pipeline(), a.cursor() as cur:
+                cur.executemany("INSERT INTO t VALUES (%s)", [(1000 + i,) for i in range(50)])
+                a.execute("SELECT %s::int + 1", (1,))
+                a.execute("ROLLBACK")
             assert b.execute("SELECT count(*) FROM t WHERE i >= 1000").fetchone() == (0,)
             b.commit()
             names = b.execute("SELECT name FROM pg_prepared_statements").fetchall()
             assert len(names) == len({n for (n,) in names}), names
 
-    with step("a waiting connection times out instead of hanging (--wait-timeout 3)"):
-        with srv.connect("turns") as a, srv.connect("turns") as b:
-            a.execute("INSERT INTO t VALUES (100)")
-            t = time.perf_counter()
-            try:
-                b.execute("SELECT count(*) FROM t")
-            except errors.LockNotAvailable:
-                pass
-            else:
-                raise AssertionError("b did not time out")
-            assert 2.5 < time.perf_counter() - t < 10
-            b.rollback()
-            a.commit()
-            assert b.execute("SELECT count(*) FROM t WHERE i = 100").fetchone() == (1,)
+    with (
+        step("a waiting connection times out instead of hanging (--wait-timeout 3)"),
+        srv.connect("turns") as a,
+        srv.connect("turns") as b,
+    ):
+        a.execute("INSERT INTO t VALUES (100)")
+        t = time.perf_counter()
+        try:
+            b.execute("SELECT count(*) FROM t")
+        except errors.LockNotAvailable:
+            pass
+        else:
+            raise AssertionError("b did not time out")
+        assert 2.5 < time.perf_counter() - t < 10
+        b.rollback()
+        a.commit()
+        assert b.execute("SELECT count(*) FROM t WHERE i = 100").fetchone() == (1,)
 
-    with step("two database names are isolated"):
-        with srv.connect("iso_a", autocommit=True) as a, srv.connect("iso_b", autocommit=True) as b:
-            a.execute("CREATE TABLE only_in_a (i int)")
-            assert a.execute("SELECT to_regclass('only_in_a') IS NOT NULL").fetchone() == (True,)
-            assert b.execute("SELECT to_regclass('only_in_a') IS NULL").fetchone() == (True,)
+    with (
+        step("two database names are isolated"),
+        srv.connect("iso_a", autocommit=True) as a,
+        srv.connect("iso_b", autocommit=True) as b,
+    ):
+        a.execute("CREATE TABLE only_in_a (i int)")
+        assert a.execute("SELECT to_regclass('only_in_a') IS NOT NULL").fetchone() == (True,)
+        assert b.execute("SELECT to_regclass('only_in_a') IS NULL").fetchone() == (True,)
 
     with step("a client disconnecting mid-transaction leaves no trace"):
         with srv.connect("turns", autocommit=True) as conn:
