@@ -179,12 +179,15 @@ def test_bad_json_lines_and_values_are_rejected_row_by_row(tmp_path: Path) -> No
     assert all(r.raw_record for r in rejects)
 
 
-# Each field in range or far out of it (as a number, or as text that is not one); None: the
-# line's own time within the day.
+# Each field in range or far out of it (as a number, or as text that is not one); a position
+# may be missing; a timestamp of None is the line's own time within the day.
 _FIELD_VALUES = {
+    "flight_id": st.sampled_from(["f1", "f1", "", "x" * 13]),
     "timestamp": st.sampled_from([None, "2098-05-01T00:00:00Z", "yesterday", "2024-13-01"]),
-    "latitude": st.one_of(st.floats(-90, 90), st.floats(90.5, 1e6), st.floats(-1e6, -90.5)),
-    "longitude": st.one_of(st.floats(-180, 180), st.floats(180.5, 1e6)),
+    "latitude": st.one_of(
+        st.floats(-90, 90), st.floats(90.5, 1e6), st.floats(-1e6, -90.5), st.none()
+    ),
+    "longitude": st.one_of(st.floats(-180, 180), st.floats(180.5, 1e6), st.none()),
     "altitude": st.one_of(
         st.integers(-2000, 80000), st.integers(80001, 10**9), st.floats(0.25, 1e4)
     ),
@@ -194,10 +197,14 @@ _FIELD_VALUES = {
 
 def _out_of_range(fields: dict[str, Any]) -> bool:
     altitude, airspeed = fields["altitude"], fields["airspeed"]
+    latitude, longitude = fields["latitude"], fields["longitude"]
     return (
         fields["timestamp"] is not None
-        or not -90 <= fields["latitude"] <= 90
-        or not -180 <= fields["longitude"] <= 180
+        or not 1 <= len(fields["flight_id"]) <= 12
+        or latitude is None
+        or longitude is None
+        or not -90 <= latitude <= 90
+        or not -180 <= longitude <= 180
         or not (-2000 <= altitude <= 80000 and altitude == int(altitude))
         or not (isinstance(airspeed, int) and 0 <= airspeed <= 2000)
     )
@@ -214,11 +221,7 @@ def test_a_rows_reasons_do_not_depend_on_the_rows_beside_it(
     """Whatever else fails in its batch, a rejected row's reasons are the same and show each
     value as the drop wrote it (never a library's repr of it)."""
     lines = [
-        {
-            **fields,
-            "flight_id": "f1",
-            "timestamp": fields["timestamp"] or f"2024-03-01T10:00:{i:02d}Z",
-        }
+        {**fields, "timestamp": fields["timestamp"] or f"2024-03-01T10:00:{i:02d}Z"}
         for i, fields in enumerate(records)
     ]
     with tempfile.TemporaryDirectory() as folder:
@@ -233,6 +236,9 @@ def test_a_rows_reasons_do_not_depend_on_the_rows_beside_it(
         for part in reason.split("; "):
             if part.endswith(" is not a number"):
                 assert isinstance(lines[line - 1][part.split()[0]], str), part
+                continue
+            if part.endswith(" is missing"):
+                assert lines[line - 1][part.split()[0]] is None, part
                 continue
             column, _, shown = part.partition(": ")
             value = lines[line - 1][column]
