@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import grpc
 import psycopg
 from google.protobuf import message_factory
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from psycopg_pool import PoolTimeout
@@ -86,6 +87,35 @@ def _abort(context: grpc.ServicerContext, exc: Exception, method: str) -> None:
     context.abort(code, message)
 
 
+@dataclass(frozen=True)
+class Unparseable:
+    """What a request's bytes decode to when they are not its message (truncated, invalid
+    UTF-8 in a string, a wrong wire type): the RPC answers INVALID_ARGUMENT saying so, where
+    gRPC's own deserializer would fail the call as INTERNAL, as if the server were at fault."""
+
+    message_type: str
+
+
+def lenient_parser(request_class: Any) -> Callable[[bytes], Any]:
+    """`request_class.FromString`, returning `Unparseable` instead of raising."""
+
+    def parse(data: bytes) -> Any:
+        try:
+            return request_class.FromString(data)
+        except DecodeError:
+            return Unparseable(request_class.DESCRIPTOR.full_name)
+
+    return parse
+
+
+def _parsed(request: Any) -> None:
+    if isinstance(request, Unparseable):
+        raise BadRequest(
+            f"the request is not a valid {request.message_type} message (protobuf wire "
+            "format, strings in UTF-8)"
+        )
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -99,6 +129,7 @@ def _rpc(method: F) -> F:
             self: FlightDataServicer, request: Any, context: grpc.ServicerContext
         ) -> Iterator[Any]:
             try:
+                _parsed(request)
                 with self.streams.admit(context):
                     for message in method(self, request, context):
                         self.streams.sending(context)
@@ -113,6 +144,7 @@ def _rpc(method: F) -> F:
     @functools.wraps(method)
     def unary(self: FlightDataServicer, request: Any, context: grpc.ServicerContext) -> Any:
         try:
+            _parsed(request)
             return method(self, request, context)
         except Exception as exc:
             self.availability.noticed(exc)
@@ -284,7 +316,8 @@ class FlightDataServicer(flight_pb2_grpc.FlightDataServiceServicer):
 
 def service_handler(servicer: FlightDataServicer) -> grpc.GenericRpcHandler:
     """The service's handlers, built from its descriptor like the generated code's, except
-    that FlightDataResponse accepts bytes already encoded (see wire.py)."""
+    that FlightDataResponse accepts bytes already encoded (see wire.py) and a request that
+    does not parse reaches its RPC as `Unparseable`."""
     handlers = {}
     for method in SERVICE.methods:
         request_class = message_factory.GetMessageClass(method.input_type)
@@ -299,7 +332,7 @@ def service_handler(servicer: FlightDataServicer) -> grpc.GenericRpcHandler:
         )
         handlers[method.name] = kind(
             getattr(servicer, method.name),
-            request_deserializer=request_class.FromString,
+            request_deserializer=lenient_parser(request_class),
             response_serializer=serializer,
         )
     return grpc.method_handlers_generic_handler(SERVICE.full_name, handlers)

@@ -123,6 +123,8 @@ def stream(request: flight_pb2.StreamFlightDataRequest, config: ApiConfig) -> Tr
 def _text(value: str, name: str, maximum: int) -> str | None:
     if len(value) > maximum:
         raise BadRequest(f"{name} is {len(value)} characters long; the limit is {maximum}")
+    if "\x00" in value:  # PostgreSQL text cannot hold it, so no stored value has one
+        raise BadRequest(f"{name} has a NUL character")
     return value or None
 
 
@@ -179,10 +181,14 @@ def page_token(query: FlightQuery, last: FlightListing) -> str:
 
 
 def read_page_token(token: str, query: FlightQuery) -> tuple[datetime, str]:
+    """The position a token holds. Decoded, a token is the client's input like any field (it
+    can be forged), so its flight id is checked as a request's is."""
     try:
         data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        after = (datetime.fromisoformat(data["t"]), str(data["f"]))
-        fingerprint = data["q"]
+        time, last_id, fingerprint = data["t"], data["f"], data["q"]
+        if not isinstance(last_id, str):
+            raise TypeError("the flight id is not text")
+        after = (datetime.fromisoformat(time), flight_id(last_id))
     except (binascii.Error, ValueError, KeyError, TypeError):
         raise BadRequest("page_token is not one this server issued") from None
     if fingerprint != _fingerprint(query) or after[0].tzinfo is None:
