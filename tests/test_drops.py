@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.drops import discover_drops, read_drop
@@ -214,6 +214,16 @@ def _out_of_range(fields: dict[str, Any]) -> bool:
 @given(
     records=st.lists(st.fixed_dictionaries(_FIELD_VALUES), min_size=1, max_size=8),
     batch_rows=st.integers(1, 5),
+)
+# Found by the generation above (in one run of 300): with a missing latitude beside a bad
+# flight id, Pandera's join of the failure cases made pandas warn in every run's log (the
+# suite turns FutureWarning into an error).
+@example(
+    records=[
+        dict(flight_id="f1", timestamp=None, latitude=0.0, longitude=None, altitude=0, airspeed=0),
+        dict(flight_id="", timestamp=None, latitude=None, longitude=0.0, altitude=0, airspeed=0),
+    ],
+    batch_rows=1,
 )
 def test_a_rows_reasons_do_not_depend_on_the_rows_beside_it(
     records: list[dict[str, Any]], batch_rows: int

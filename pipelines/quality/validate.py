@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -70,7 +71,17 @@ def validate_batch(batch: DropBatch) -> ValidatedBatch:
     if frame.empty:
         return ValidatedBatch(frame, rejected)
     try:
-        POSITION_SCHEMA.validate(frame, lazy=True)
+        with warnings.catch_warnings():
+            # Pandera joins the failure cases of all checks with pandas.concat, which warns
+            # (FutureWarning, in every run's log) when one check's cases are all missing
+            # values, e.g. a missing latitude beside a bad flight id. Each reason is built
+            # from its own case below, so the joined frame's dtypes do not matter.
+            warnings.filterwarnings(
+                "ignore",
+                message="The behavior of DataFrame concatenation with empty or all-NA",
+                category=FutureWarning,
+            )
+            POSITION_SCHEMA.validate(frame, lazy=True)
         bad_reasons: dict[int, list[tuple[int, str]]] = {}
     except pa.errors.SchemaErrors as err:
         cases = err.failure_cases
