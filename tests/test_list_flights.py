@@ -18,6 +18,8 @@ from pipelines.api.validation import to_timestamp as ts
 from pipelines.proto import flight_pb2 as pb
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.flight_reads import (
+    OPEN_END,
+    OPEN_START,
     BoundingBox,
     FlightListing,
     FlightQuery,
@@ -237,15 +239,23 @@ _PARTS = (
         st.integers(1, 4 * 24).map(lambda hours: hours * 3_600_000_000),  # whole hours
     ),
     aligned=st.sampled_from([timedelta(0), timedelta(minutes=1), timedelta(hours=1)]),
+    # About stored days, or against the first or last instant a datetime (and a request's
+    # Timestamp) holds, where the next whole day is past what can be held.
+    near=st.sampled_from(["data", "first", "last"]),
 )
 def test_a_window_is_cut_into_parts_that_cover_it_once(
-    offset: int, length: int, aligned: timedelta
+    offset: int, length: int, aligned: timedelta, near: str
 ) -> None:
-    lo = datetime(2024, 2, 29, tzinfo=UTC) + timedelta(microseconds=offset)
+    span, shift = timedelta(microseconds=length), timedelta(microseconds=offset)
+    lo = {
+        "data": datetime(2024, 2, 29, tzinfo=UTC) + shift,
+        "first": OPEN_START + shift,
+        "last": max(OPEN_END - shift - span, OPEN_START),
+    }[near]
     epoch = datetime(2024, 1, 1, tzinfo=UTC)
     if aligned:  # windows that start on a minute or an hour, as callers often ask
-        lo -= (lo - epoch) % aligned
-    hi = lo + timedelta(microseconds=length)
+        lo -= min((lo - epoch) % aligned, lo - OPEN_START)
+    hi = lo + span
     parts = window_parts(lo, hi)
     pieces = []
     for first, last, unit, coarser in _PARTS:
@@ -257,8 +267,8 @@ def test_a_window_is_cut_into_parts_that_cover_it_once(
         if unit is not None:
             assert (a - epoch) % unit == (b - epoch) % unit == timedelta(0), (first, a, b)
         if coarser is not None:
-            first_whole = a + (epoch - a) % coarser  # the first coarser unit starting in it
-            assert first_whole + coarser > b, (first, a, b)
+            # No whole coarser unit in it: the first one starting in it ends after it.
+            assert (epoch - a) % coarser + coarser > b - a, (first, a, b)
     assert pieces[0][0] == lo and pieces[-1][1] == hi
     assert all(a[1] == b[0] for a, b in pairwise(pieces))  # in order, each instant in one part
 

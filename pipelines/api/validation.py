@@ -147,9 +147,10 @@ def _box(request: flight_pb2.ListFlightsRequest) -> BoundingBox | None:
 
 
 def flights(request: flight_pb2.ListFlightsRequest, config: ApiConfig) -> ListQuery:
-    span = window(request)
-    if span.start == OPEN_START or span.end == OPEN_END:
+    # Asked of the message: a window may begin or end at the first or last instant there is.
+    if not (request.HasField("start_time") and request.HasField("end_time")):
         raise BadRequest("start_time and end_time are both required")
+    span = window(request)
     if span.end - span.start > config.max_list_window:
         raise BadRequest(f"the window may span at most {config.max_list_window.days} days")
     query = FlightQuery(

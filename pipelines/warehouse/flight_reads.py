@@ -285,8 +285,12 @@ def _floor(moment: datetime, unit: timedelta) -> datetime:
 
 
 def _ceil(moment: datetime, unit: timedelta) -> datetime:
+    """The next whole unit; past the last instant a datetime holds, that instant (a window
+    ending before it then holds no whole unit)."""
     floor = _floor(moment, unit)
-    return floor if floor == moment else floor + unit
+    if floor == moment:
+        return floor
+    return floor + unit if OPEN_END - floor >= unit else OPEN_END
 
 
 def window_parts(start: datetime, end: datetime) -> dict[str, datetime]:
