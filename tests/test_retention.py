@@ -7,10 +7,12 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pipelines.definitions import defs
 from pipelines.ingest import ingest_partition
@@ -272,6 +274,32 @@ def test_the_cleaner_waits_for_a_writer_of_the_same_store(apache_url: str) -> No
 
 
 @pytest.mark.apache
+@given(
+    day=st.dates(),
+    days=st.integers(1, 10**12) | st.integers(1, 800_000),
+    kind=st.sampled_from(["raw", "aggregate", "quarantine", "compress"]),
+)
+def test_a_horizon_is_its_days_before_the_day_or_the_first_day_there_is(
+    day: date, days: int, kind: str
+) -> None:
+    """Any retention, "forever" written as a huge number included, has a horizon: never a
+    crash of the cleaner on a date before year 1."""
+    policy = RetentionPolicy(
+        raw_floor_days=1,
+        raw_days=days if kind == "raw" else 1,
+        aggregate_days=days,
+        quarantine_days=days if kind == "quarantine" else 1,
+        compress_after_days=days if kind == "compress" else 1,
+    )
+    horizon = {
+        "raw": lambda: policy.raw_horizon(day).date(),
+        "aggregate": lambda: policy.aggregate_horizon(day).date(),
+        "quarantine": lambda: policy.quarantine_before(day),
+        "compress": lambda: policy.compress_horizon(day).date(),
+    }[kind]()
+    assert horizon == (day - timedelta(days=days) if days <= day.toordinal() - 1 else date.min)
+
+
 def test_flights_clean_cli_dry_run_run_floor_and_landing_archive(
     apache_url: str, tmp_path: Path
 ) -> None:
@@ -298,6 +326,16 @@ def test_flights_clean_cli_dry_run_run_floor_and_landing_archive(
     assert "would drop 2 chunks" in dry.stdout and "2022-08-02 .. 2024-01-03" in dry.stdout
     assert "would be archived" in dry.stdout
     assert raw_count(apache_url) == 1176 and (landing / "2022-08-02").is_dir()
+
+    forever = flights(
+        "--date",
+        AS_OF.isoformat(),
+        "--dry-run",
+        *("--raw-retention-days", "99999999999"),
+        *("--aggregate-retention-days", "99999999999", "--quarantine-retention-days", "10000000"),
+    )
+    assert forever.returncode == 0, forever.stderr
+    assert "raw points before 0001-01-01: would drop 0 chunks" in forever.stdout
 
     refused = flights("--date", AS_OF.isoformat(), "--raw-retention-days", "2")
     assert refused.returncode == 1

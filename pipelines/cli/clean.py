@@ -89,7 +89,7 @@ def clean_command(
     for refreshed in report.refreshed:
         if refreshed.refreshed:
             click.echo(f"refreshed aggregates over {refreshed.refreshed}")
-    raw = f"raw points before {report.raw_horizon:%Y-%m-%d}: {verb} {_size(report.raw_chunks)}"
+    raw = f"raw points before {report.raw_horizon.date()}: {verb} {_size(report.raw_chunks)}"
     if report.raw_range:
         raw += f" ({report.raw_range.start:%Y-%m-%d} .. {report.raw_range.end:%Y-%m-%d})"
     if report.raw_rows_estimate is not None:
@@ -107,7 +107,7 @@ def clean_command(
             f"{_size(report.compacted_chunks)} (size before)"
         )
     click.echo(
-        f"aggregates before {report.aggregate_horizon:%Y-%m-%d}: "
+        f"aggregates before {report.aggregate_horizon.date()}: "
         f"{verb} {_size(report.aggregate_chunks)}"
     )
     click.echo(
@@ -116,7 +116,7 @@ def clean_command(
     )
     if report.held_loads:
         click.echo(
-            f"held loads before {report.raw_horizon:%Y-%m-%d}: "
+            f"held loads before {report.raw_horizon.date()}: "
             f"{'would discard' if dry_run else 'discarded'} {report.held_loads:,}"
         )
     for action in landing:

@@ -80,16 +80,23 @@ class RetentionPolicy:
             raise RetentionError("raw days can be compressed after 1 day at the earliest")
 
     def raw_horizon(self, day: date) -> datetime:
-        return utc_midnight(day - timedelta(days=self.raw_days))
+        return utc_midnight(days_before(day, self.raw_days))
 
     def compress_horizon(self, day: date) -> datetime:
-        return utc_midnight(day - timedelta(days=self.compress_after_days))
+        return utc_midnight(days_before(day, self.compress_after_days))
 
     def aggregate_horizon(self, day: date) -> datetime:
-        return utc_midnight(day - timedelta(days=self.aggregate_days))
+        return utc_midnight(days_before(day, self.aggregate_days))
 
     def quarantine_before(self, day: date) -> date:
-        return day - timedelta(days=self.quarantine_days)
+        return days_before(day, self.quarantine_days)
+
+
+def days_before(day: date, days: int) -> date:
+    """`days` days before `day`, or the first day a date holds when that is earlier: a
+    retention reaching back further keeps everything (operators write "forever" as a very
+    large number)."""
+    return day - timedelta(days=days) if days <= (day - date.min).days else date.min
 
 
 @dataclass(frozen=True)
