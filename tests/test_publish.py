@@ -29,6 +29,7 @@ from pipelines.definitions import defs
 from pipelines.ingest import NoDrops, ingest_partition
 from pipelines.proto import flight_pb2 as pb
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.quarantine_reads import QuarantineFilter, quarantined_rows
 from pipelines.warehouse.retention import RetentionPolicy, clean
 from pipelines.warehouse.review import ReviewError, accept, reject
 from tests.api import serving, stub_for
@@ -351,6 +352,72 @@ def test_flights_quarantine_lists_rejects_with_the_numbers_of_the_check(
         [FLIGHTS, "quarantine", "--limit", "2", "--csv"], capture_output=True, text=True, env=env
     )
     assert len(list(csv.DictReader(io.StringIO(limited.stdout)))) == 2
+
+
+# Stored names and reasons: LIKE's wildcards and escape, separators, letters in both cases
+# (ASCII: PostgreSQL's lower() folds by the server's locale, Python's by Unicode), a name's
+# undecodable byte in its stored form.
+_STORED_TEXT = st.lists(
+    st.sampled_from(["a", "B", "c", "_", "%", "\\", "/", ".", "é", "\\xff"]), max_size=6
+).map("".join)
+
+
+def _typed(stored: str, cut: tuple[int, int], upper: bool) -> str:
+    """What an operator types for a stored text: a part of it, maybe in capitals, a name's
+    undecodable byte as a shell passes it (a surrogate escape, as it reaches Python)."""
+    part = stored[cut[0] : cut[0] + cut[1]]
+    return (part.upper() if upper else part).replace("\\xff", "\udcff")
+
+
+@pytest.mark.apache
+def test_quarantine_filters_match_text_as_typed_not_as_patterns(apache_url: str) -> None:
+    """`flights quarantine --reason/--file` against a reference: a reason containing the
+    text whatever its case, a file by its path or its name, `%` and `_` as themselves."""
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        stored=st.lists(st.tuples(_STORED_TEXT, _STORED_TEXT), min_size=1, max_size=6),
+        pick=st.integers(0, 5),
+        cut=st.tuples(st.integers(0, 40), st.integers(0, 40)),
+        upper=st.booleans(),
+        other=_STORED_TEXT,
+    )
+    def filters(
+        stored: list[tuple[str, str]],
+        pick: int,
+        cut: tuple[int, int],
+        upper: bool,
+        other: str,
+    ) -> None:
+        with connect(apache_url) as conn:
+            conn.execute("DELETE FROM quarantine")
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO quarantine (partition_day, source_file, reason) "
+                    "VALUES (%s, %s, %s)",
+                    [(DAY, f"{DAY}/{name}", reason) for name, reason in stored],
+                )
+            name, reason = stored[pick % len(stored)]
+            typed_reason = _typed(reason, cut, upper)
+            for typed_file in (_typed(name, (0, 99), False), other, f"{DAY}/{name}"):
+                listed = quarantined_rows(
+                    conn, QuarantineFilter(reason=typed_reason, file=typed_file), limit=100
+                )
+                wanted_reason = typed_reason.replace("\udcff", "\\xff").lower()
+                wanted_file = typed_file.replace("\udcff", "\\xff")
+                expected = sorted(
+                    (f"{DAY}/{n}", r)
+                    for n, r in stored
+                    if wanted_reason in r.lower()
+                    and (f"{DAY}/{n}" == wanted_file or f"{DAY}/{n}".endswith("/" + wanted_file))
+                )
+                assert sorted((r.source_file, r.reason) for r in listed) == expected, (
+                    typed_reason,
+                    typed_file,
+                )
+            conn.rollback()
+
+    filters()
 
 
 @pytest.mark.apache

@@ -96,7 +96,7 @@ def reject_command(day: datetime, by: str | None) -> None:
 @click.option("--day", type=DAY, help="Only this partition day.")
 @click.option("--reason", help="Only reasons containing this text (case-insensitive).")
 @click.option("--file", "file", help="Only this source file (its path or its name).")
-@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=0))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(0, 10**9))
 @click.option("--csv", "as_csv", is_flag=True, help="Every matching row as CSV, raw whole.")
 def quarantine_command(
     day: datetime | None, reason: str | None, file: str | None, limit: int, as_csv: bool

@@ -56,7 +56,7 @@ def day_folder(root: Path, day: date) -> Path:
     return root / day.isoformat()
 
 
-def shown_name(path: PurePath) -> str:
+def shown_name(path: str | PurePath) -> str:
     """A path as text that can be printed and stored: undecodable bytes as `\\xNN`."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
 

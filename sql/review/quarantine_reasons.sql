@@ -4,7 +4,8 @@
 SELECT partition_day, held, reason, count(*) AS n
 FROM quarantine
 WHERE (%(day)s::date IS NULL OR partition_day = %(day)s::date)
-  AND (%(reason)s::text IS NULL OR reason ILIKE '%%' || %(reason)s::text || '%%')
+  -- Text as typed, not a pattern: `%%` and `_` (common in file names) match themselves.
+  AND (%(reason)s::text IS NULL OR strpos(lower(reason), lower(%(reason)s::text)) > 0)
   AND (%(file)s::text IS NULL OR source_file = %(file)s::text
-       OR source_file LIKE '%%/' || %(file)s::text)
+       OR right(source_file, length(%(file)s::text) + 1) = '/' || %(file)s::text)
 GROUP BY partition_day, held, reason
