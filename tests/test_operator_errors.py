@@ -10,9 +10,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipelines.assets.resources import FlightStore, LandingZone
+from pipelines.cli.main import run_command
 from pipelines.definitions import defs
+from tests.api import serving
 
 FLIGHTS = str(Path(sys.executable).with_name("flights"))
 
@@ -104,3 +108,68 @@ def test_a_dagster_run_of_a_day_without_drops_fails_and_materializes_nothing(
         f"no drops for 2024-03-01: {landing}/2024-03-01 does not exist; nothing was changed "
         "(check the landing root: FLIGHTS_LANDING_ROOT or `flights ingest --landing`)"
     )
+
+
+@pytest.mark.apache
+def test_numeric_options_take_any_number_and_answer_in_a_line_or_a_usage_error(
+    apache_url: str,
+    flights_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every number an operator can type into a numeric option (huge, negative, fractional,
+    NaN, infinite) ends in a result, a one-line error or click's usage error: never a
+    traceback, never a misleading error from deeper down (an int32 overflow, a deadline
+    past gRPC's clock, a bigint LIMIT, a date before year 1)."""
+    monkeypatch.setenv("FLIGHTS_DATABASE_URL", apache_url)
+    with serving(apache_url) as server:
+        get = ["get", "nosuchflight", "--target", f"127.0.0.1:{server.port}"]
+        clean = ["clean", "--date", "2024-03-10", "--dry-run"]
+        commands = {
+            "get --timeout": [*get, "--timeout"],
+            "get --max-points": [*get, "--max-points"],
+            "quarantine --limit": ["quarantine", "--limit"],
+            "clean --raw-retention-days": [*clean, "--raw-retention-days"],
+            "clean --aggregate-retention-days": [*clean, "--aggregate-retention-days"],
+            "clean --quarantine-retention-days": [*clean, "--quarantine-retention-days"],
+        }
+
+        @settings(
+            max_examples=250,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture],
+        )
+        @given(
+            option=st.sampled_from(sorted(commands)),
+            # Any integer, integers about the edge of each width they pass through (int32 in
+            # a request, bigint in SQL, and past it), any float.
+            number=st.integers().map(str)
+            | st.builds(
+                lambda bits, step, sign: str(sign * (2**bits + step)),
+                st.sampled_from([31, 32, 63, 64, 70]),
+                st.integers(-2, 2),
+                st.sampled_from([1, -1]),
+            )
+            | st.floats().map(repr),
+        )
+        def typed(option: str, number: str) -> None:
+            monkeypatch.setattr(sys, "argv", ["flights", *commands[option], number])
+            status = run_command()
+            err = capsys.readouterr().err.strip().splitlines()
+            if status == 2:  # click's usage error: which option, and the range it takes
+                assert err[-1].startswith(f"Error: Invalid value for '{option.split()[1]}'"), err
+                return
+            assert status in (0, 1) and len(err) <= 1, (option, number, status, err)
+            # A number the option takes fails only for what the command means: no such
+            # flight, a deadline short enough to miss, retentions that contradict each other.
+            if status == 1 and option.startswith("get"):
+                assert (
+                    "NOT_FOUND" in err[0]
+                    or ("DEADLINE_EXCEEDED" in err[0] and float(number) < 1)
+                    or "INVALID_ARGUMENT: max_points must be from 1 to" in err[0]  # its limit
+                ), (number, err)
+            if status == 1:
+                assert option.startswith(("get", "clean")), (number, err)
+                assert option.startswith("get") or "retention" in err[0], (number, err)
+
+        typed()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +84,12 @@ def _point(p: flight_pb2.FlightData) -> dict[str, Any]:
     }
 
 
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
 def _blank(value: Any, fmt: str = "") -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -93,7 +100,7 @@ def _blank(value: Any, fmt: str = "") -> str:
 @click.option("--to", "end", type=_Time(), help="Window end, exclusive.")
 @click.option(
     "--max-points",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, 2**31 - 1),  # the request's int32
     default=0,
     help="Downsample above this many points (0: the server's limit).",
 )
@@ -110,7 +117,16 @@ def _blank(value: Any, fmt: str = "") -> str:
     help="Trust this certificate [FLIGHTS_API_TLS_CA].",
 )
 @click.option("--tls", is_flag=True, help="Use TLS with the system's trusted roots.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds.")
+@click.option(
+    "--timeout",
+    # Finite (NaN passes a range check) and at most a day: past some 30 years gRPC's deadline
+    # overflows and the call fails at once as DEADLINE_EXCEEDED, which would mislead.
+    type=click.FloatRange(0, 86_400, min_open=True),
+    callback=lambda _ctx, _param, value: _finite(value),
+    default=60.0,
+    show_default=True,
+    help="Seconds.",
+)
 def get(
     flight_id: str,
     start: datetime | None,
