@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from pipelines.cli.main import run_command
 from pipelines.definitions import defs
 from pipelines.ingest import NoDrops, ingest_partition
 from pipelines.proto import flight_pb2 as pb
 from pipelines.warehouse.connection import connect
-from pipelines.warehouse.quarantine_reads import QuarantineFilter, quarantined_rows
 from pipelines.warehouse.retention import RetentionPolicy, clean
 from pipelines.warehouse.review import ReviewError, accept, reject
 from tests.api import serving, stub_for
@@ -370,11 +370,25 @@ def _typed(stored: str, cut: tuple[int, int], upper: bool) -> str:
 
 
 @pytest.mark.apache
-def test_quarantine_filters_match_text_as_typed_not_as_patterns(apache_url: str) -> None:
+def test_quarantine_filters_match_text_as_typed_not_as_patterns(
+    apache_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`flights quarantine --reason/--file` against a reference: a reason containing the
     text whatever its case, a file by its path or its name, `%` and `_` as themselves."""
+    monkeypatch.setenv("FLIGHTS_DATABASE_URL", apache_url)
 
-    @settings(max_examples=150, deadline=None)
+    def listed(reason: str, file: str) -> list[tuple[str, str]]:
+        argv = ["flights", "quarantine", "--csv", "--reason", reason, "--file", file]
+        monkeypatch.setattr(sys, "argv", argv)
+        assert run_command() == 0
+        rows = csv.DictReader(io.StringIO(capsys.readouterr().out))
+        return sorted((r["file"], r["reason"]) for r in rows)
+
+    @settings(
+        max_examples=100,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
     @given(
         stored=st.lists(st.tuples(_STORED_TEXT, _STORED_TEXT), min_size=1, max_size=6),
         pick=st.integers(0, 5),
@@ -397,25 +411,19 @@ def test_quarantine_filters_match_text_as_typed_not_as_patterns(apache_url: str)
                     "VALUES (%s, %s, %s)",
                     [(DAY, f"{DAY}/{name}", reason) for name, reason in stored],
                 )
-            name, reason = stored[pick % len(stored)]
-            typed_reason = _typed(reason, cut, upper)
-            for typed_file in (_typed(name, (0, 99), False), other, f"{DAY}/{name}"):
-                listed = quarantined_rows(
-                    conn, QuarantineFilter(reason=typed_reason, file=typed_file), limit=100
-                )
-                wanted_reason = typed_reason.replace("\udcff", "\\xff").lower()
-                wanted_file = typed_file.replace("\udcff", "\\xff")
-                expected = sorted(
-                    (f"{DAY}/{n}", r)
-                    for n, r in stored
-                    if wanted_reason in r.lower()
-                    and (f"{DAY}/{n}" == wanted_file or f"{DAY}/{n}".endswith("/" + wanted_file))
-                )
-                assert sorted((r.source_file, r.reason) for r in listed) == expected, (
-                    typed_reason,
-                    typed_file,
-                )
-            conn.rollback()
+            conn.commit()
+        name, reason = stored[pick % len(stored)]
+        typed_reason = _typed(reason, cut, upper)
+        for typed_file in (_typed(name, (0, 99), False), other, f"{DAY}/{name}"):
+            wanted_reason = typed_reason.replace("\udcff", "\\xff").lower()
+            wanted_file = typed_file.replace("\udcff", "\\xff")
+            expected = sorted(
+                (f"{DAY}/{n}", r)
+                for n, r in stored
+                if wanted_reason in r.lower()
+                and (f"{DAY}/{n}" == wanted_file or f"{DAY}/{n}".endswith("/" + wanted_file))
+            )
+            assert listed(typed_reason, typed_file) == expected, (typed_reason, typed_file)
 
     filters()
 

@@ -13,7 +13,9 @@ from rich.table import Table
 
 from pipelines import settings
 from pipelines.cli.ingest import IN_UI
+from pipelines.drops.files import shown_name
 from pipelines.warehouse.connection import connect
+from pipelines.warehouse.partition_load import storable_text
 from pipelines.warehouse.quarantine_reads import (
     QuarantineFilter,
     quarantined_rows,
@@ -92,6 +94,12 @@ def reject_command(day: datetime, by: str | None) -> None:
     )
 
 
+def _as_stored(text: str | None) -> str | None:
+    """A filter in the form stored text takes (a file name's undecodable bytes as `\\xNN`,
+    NUL as `\\x00`), whether typed as the operator reads it or passed as a shell's raw bytes."""
+    return None if text is None else storable_text(shown_name(text))
+
+
 @click.command("quarantine")
 @click.option("--day", type=DAY, help="Only this partition day.")
 @click.option("--reason", help="Only reasons containing this text (case-insensitive).")
@@ -103,7 +111,7 @@ def quarantine_command(
 ) -> None:
     """List rejected rows with reason, file, line/offset and raw excerpt, and a per-day
     summary by reason (the numbers of the ingest's reject_reasons)."""
-    which = QuarantineFilter(day.date() if day else None, reason, file)
+    which = QuarantineFilter(day.date() if day else None, _as_stored(reason), _as_stored(file))
     with connect(settings.database_url()) as conn:
         rows = quarantined_rows(conn, which, limit)
         summary = reasons_by_day(conn, which)

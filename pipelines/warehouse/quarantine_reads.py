@@ -8,9 +8,7 @@ from datetime import date
 
 import psycopg
 
-from pipelines.drops.files import shown_name
 from pipelines.ingest import reason_kind
-from pipelines.warehouse.partition_load import storable_text
 from pipelines.warehouse.sqlfiles import load_sql
 
 
@@ -23,13 +21,7 @@ class QuarantineFilter:
     file: str | None = None
 
     def params(self) -> dict[str, object]:
-        return {"day": self.day, "reason": _as_stored(self.reason), "file": _as_stored(self.file)}
-
-
-def _as_stored(text: str | None) -> str | None:
-    """A filter in the form stored text takes (a file name's undecodable bytes as `\\xNN`,
-    NUL as `\\x00`), whether typed as the operator reads it or passed as raw bytes."""
-    return None if text is None else storable_text(shown_name(text))
+        return {"day": self.day, "reason": self.reason, "file": self.file}
 
 
 @dataclass(frozen=True)
