@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipelines.api.server import start
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.cli.main import run_command
 from pipelines.definitions import defs
-from tests.api import serving
+from tests.api import config, self_signed, serving
 
 FLIGHTS = str(Path(sys.executable).with_name("flights"))
 
@@ -173,3 +174,51 @@ def test_numeric_options_take_any_number_and_answer_in_a_line_or_a_usage_error(
                 assert option.startswith("get") or "retention" in err[0], (number, err)
 
         typed()
+
+
+@pytest.mark.apache
+def test_tls_files_of_any_content_serve_or_fail_naming_both_settings(
+    apache_url: str, tmp_path: Path
+) -> None:
+    """A certificate and key pair, each one of two real pairs' files (so also swapped or
+    mismatched), cut short or with a bit flipped: the server starts with TLS, or fails at
+    start naming both settings (gRPC alone reports a file it cannot use as a failure to bind
+    the port)."""
+    files = {}
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        for path in self_signed(tmp_path / name):
+            files[f"{name}/{path.name}"] = path.read_bytes()
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        chosen=st.tuples(st.sampled_from(sorted(files)), st.sampled_from(sorted(files))),
+        damaged=st.sampled_from([0, 1]),
+        cut=st.none() | st.integers(0, 1000),
+        flip=st.none() | st.tuples(st.integers(0, 1000), st.integers(0, 7)),
+    )
+    def serve_with(
+        chosen: tuple[str, str],
+        damaged: int,
+        cut: int | None,
+        flip: tuple[int, int] | None,
+    ) -> None:
+        contents = [bytearray(files[name]) for name in chosen]
+        target = contents[damaged]
+        if cut is not None:
+            del target[cut:]
+        if flip is not None and target:
+            target[flip[0] % len(target)] ^= 1 << flip[1]
+        paths = [tmp_path / "cert.pem", tmp_path / "key.pem"]
+        for path, content in zip(paths, contents, strict=True):
+            path.write_bytes(content)
+        try:
+            running = start(config(apache_url, tls_cert=paths[0], tls_key=paths[1]))
+        except OSError as exc:
+            failure = str(exc)
+        else:
+            running.stop(0)
+            return
+        assert "FLIGHTS_API_TLS_CERT" in failure and "FLIGHTS_API_TLS_KEY" in failure, failure
+
+    serve_with()

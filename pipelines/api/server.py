@@ -14,6 +14,7 @@ import functools
 import inspect
 import logging
 import signal
+import ssl
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -356,8 +357,22 @@ class RunningServer:
 
 
 def _credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
+    """The server's TLS credentials, checked first: gRPC reports a certificate or key it
+    cannot use only as a failure to bind the port."""
     if config.tls_cert is None or config.tls_key is None:
         return None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            config.tls_cert,
+            config.tls_key,
+            password=lambda: b"",  # never prompt
+        )
+    except OSError as exc:  # ssl.SSLError too
+        raise OSError(
+            f"FLIGHTS_API_TLS_CERT ({config.tls_cert}) and FLIGHTS_API_TLS_KEY "
+            f"({config.tls_key}) are not a PEM certificate and its unencrypted private key: "
+            f"{exc.strerror or exc}"
+        ) from None
     return grpc.ssl_server_credentials(
         [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
     )
