@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,8 @@ from pipelines.api.server import start
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.cli.main import run_command
 from pipelines.definitions import defs
+from pipelines.warehouse.connection import connect
+from pipelines.warehouse.flight_reads import FlightStore as ApiStore
 from tests.api import config, self_signed, serving
 
 FLIGHTS = str(Path(sys.executable).with_name("flights"))
@@ -222,3 +225,35 @@ def test_tls_files_of_any_content_serve_or_fail_naming_both_settings(
         assert "FLIGHTS_API_TLS_CERT" in failure and "FLIGHTS_API_TLS_KEY" in failure, failure
 
     serve_with()
+
+
+# Passwords with what breaks a URL or a key=value string (spaces, quotes, `%`, `@`, `/`, `?`,
+# brackets), between markers that no error message holds otherwise.
+_PASSWORDS = st.text(alphabet=" %@:/?#&[]'\"=\\09az", max_size=8).map("QX{}ZQ".format)
+_URLS = [
+    "postgresql://user:{}@127.0.0.1:1/db",
+    "postgresql://user:{}@127.0.0.1:1/db?connect_timeout=1",
+    "postgres://:{}@127.0.0.1:1",
+    "host=127.0.0.1 port=1 user=u password={}",
+    "host=127.0.0.1 port=1 user=u password='{}'",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(password=_PASSWORDS, form=st.sampled_from(_URLS))
+def test_a_database_url_that_fails_never_shows_its_password(password: str, form: str) -> None:
+    """Whatever a password holds, the error of a URL that cannot be parsed or reached shows
+    none of it (libpq's parse errors quote the text they fail on), nor does its traceback."""
+    url = form.format(password)
+    openings = (
+        lambda: connect(url, connect_timeout=1),
+        lambda: ApiStore.open(url, min_size=1, max_size=1),
+    )
+    for opening in openings:
+        try:
+            opening()
+        except Exception as exc:  # any failure: its text is checked
+            shown = "".join(traceback.format_exception(exc))
+        else:
+            pytest.fail(f"{url} reached a server on port 1")
+        assert "QX" not in shown and "ZQ" not in shown, (url, shown[-600:])

@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 T = TypeVar("T")
 
@@ -41,7 +42,8 @@ def connect(url: str, **kwargs: Any) -> psycopg.Connection:
     server) two clients share a session and their `_pg3_N` names collide. The queries here
     are few and large, so preparing them buys nothing.
     """
-    scheme = urlsplit(url).scheme if "://" in url else None
+    # Not urlsplit: it fails on a password's brackets, quoting the URL in its error.
+    scheme = url.partition("://")[0].lower() if "://" in url else None
     if scheme is not None and scheme not in POSTGRES_SCHEMES:
         # libpq would say `missing "=" after ...`: it reads any other URL as key=value text.
         raise ValueError(
@@ -49,7 +51,36 @@ def connect(url: str, **kwargs: Any) -> psycopg.Connection:
             "FLIGHTS_DATABASE_URL=postgresql://user@host:5432/flights (or unset it for the "
             "local server, `flights db up`)"
         )
+    check_conninfo(url)
     return psycopg.connect(url, prepare_threshold=None, **kwargs)
+
+
+def check_conninfo(url: str) -> None:
+    """Fails, with libpq's reason but not the text it quotes (it may be the password), when
+    `url` is not a connection URL or key=value string libpq can parse."""
+    try:
+        parsed = conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        # Only what precedes libpq's first quote: what it quotes may hold the password, and
+        # a password's own quotes make any later quote ambiguous.
+        reason = str(exc).strip()
+        head = reason.split('"', 1)[0].rstrip()
+        if head != reason:
+            reason = f"{head} …"
+        raise psycopg.ProgrammingError(
+            f"the database URL cannot be parsed ({reason}); the form is "
+            "postgresql://user:password@host:5432/dbname, with special characters of the "
+            "password percent-encoded"
+        ) from None
+    # A password with an unencoded `@` or `/` parses as part of the host, port or database
+    # name, which connection errors then show: refused before it is tried.
+    userinfo, at, _ = url.partition("://")[2].rpartition("@")
+    meant = unquote(userinfo.partition(":")[2]) if "://" in url and at else ""
+    if meant and parsed.get("password") != meant:
+        raise psycopg.ProgrammingError(
+            "the database URL's password has characters libpq reads as the URL's next part "
+            "(such as @ or /): percent-encode them (@ as %40, / as %2F)"
+        )
 
 
 def is_transient(exc: BaseException) -> bool:

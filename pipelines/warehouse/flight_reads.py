@@ -24,6 +24,7 @@ from psycopg.rows import class_row
 from psycopg_pool import ConnectionPool
 
 from pipelines.warehouse.aggregates import AGGREGATES, Rollup
+from pipelines.warehouse.connection import check_conninfo
 from pipelines.warehouse.sqlfiles import load_sql
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ class FlightStore:
         }
         # One plain connection first: when the store is unreachable, its error says why
         # (the pool would only report a timeout).
+        check_conninfo(url)
         psycopg.connect(url, **kwargs).close()
 
         def configure(conn: psycopg.Connection) -> None:
