@@ -22,7 +22,6 @@ import typing
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from annotated_types import Ge, Gt, Le
 from pydantic import Field, ValidationError
@@ -284,11 +283,15 @@ def dagster_database_url() -> str:
 
 
 def with_database(url: str, dbname: str) -> str:
-    """The same server and credentials, another database (URLs only)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgres", "postgresql"):
+    """The same server, credentials and parameters, another database (URLs only; not
+    urlsplit, whose errors quote the URL, password included)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("postgres", "postgresql"):
         raise ValueError("FLIGHTS_DATABASE_URL must be a postgresql:// URL")
-    return urlunsplit(parts._replace(path=f"/{dbname}"))
+    userinfo, at, located = rest.rpartition("@")
+    host = re.split(r"[/?#]", located, maxsplit=1)[0]
+    query = located.partition("?")[1] + located.partition("?")[2].partition("#")[0]
+    return f"{scheme}://{userinfo}{at}{host}/{dbname}{query}"
 
 
 def landing_root() -> Path:
@@ -300,13 +303,24 @@ def start_date() -> date:
     return load().start_date
 
 
+# A key=value connection string's password: its quoted part if any, then up to the next
+# `keyword=` (an unquoted space or a stray quote is invalid, but the value is hidden whole).
+_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)((?:'(?:[^'\\]|\\.)*'?)?(?:(?!\s+\w+\s*=).)*)")
+
+
 def redact(url: str) -> str:
-    """A URL safe to print: the password, if any, replaced."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """A database URL or key=value string safe to print: its password replaced.
+
+    Not urlsplit: a password with brackets makes it fail, quoting the URL. Everything from
+    the user's `:` to the last `@` is the password (an unencoded `@` in it included), so a
+    malformed URL hides too much, never too little."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _CONNINFO_PASSWORD.sub(r"\1***", url)
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{host}"
 
 
 def max_reject_rate() -> float:
@@ -353,7 +367,7 @@ def _shown(field: str, value: object) -> str:
         return "(unset)"
     if field in SECRET_FIELDS:
         return "***" if value else "(unset)"
-    return redact(value) if isinstance(value, str) and "://" in value else str(value)
+    return redact(value) if field.endswith("url") and isinstance(value, str) else str(value)
 
 
 def effective() -> list[tuple[str, str, str, str]]:

@@ -13,11 +13,13 @@ import dagster as dg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.conninfo import conninfo_to_dict
 
 from pipelines.api.server import start
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.cli.main import run_command
 from pipelines.definitions import defs
+from pipelines.settings import redact, with_database
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.flight_reads import FlightStore as ApiStore
 from tests.api import config, self_signed, serving
@@ -257,3 +259,30 @@ def test_a_database_url_that_fails_never_shows_its_password(password: str, form:
         else:
             pytest.fail(f"{url} reached a server on port 1")
         assert "QX" not in shown and "ZQ" not in shown, (url, shown[-600:])
+
+
+@settings(max_examples=300, deadline=None)
+@given(password=_PASSWORDS, query=st.sampled_from(["", "?sslmode=disable", "?a=b#c"]))
+def test_a_database_url_is_printed_and_derived_without_its_password(
+    password: str, query: str
+) -> None:
+    """`flights config`, `flights serve` and the demo print the URL redacted; Dagster's
+    storage URL is derived from it: for any password, the printed form shows none of it and
+    the derived one changes the database alone."""
+    url = f"postgresql://user:{password}@127.0.0.1:5432/flights{query}"
+    assert "QX" not in redact(url) and "ZQ" not in redact(url), redact(url)
+    kept = query.partition("#")[0]
+    assert (
+        with_database(url, "dagster")
+        == f"postgresql://user:{password}@127.0.0.1:5432/dagster{kept}"
+    )
+    # A key=value string as libpq reads it: the value quoted, its quotes and backslashes
+    # escaped; unquoted when it has none of them nor spaces.
+    escaped = password.replace("\\", "\\\\").replace("'", "\\'")
+    values = [f"'{escaped}'"] + ([password] if not set(password) & set(" '\\") else [])
+    for value in values:
+        conninfo = f"host=127.0.0.1 port=1 user=u password={value} dbname=flights"
+        assert conninfo_to_dict(conninfo)["password"] == password  # libpq reads it so
+        shown = redact(conninfo)
+        assert "QX" not in shown and "ZQ" not in shown, shown
+        assert shown.endswith(" dbname=flights"), shown
