@@ -21,10 +21,11 @@ import dagster as dg
 import grpc
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
+from pipelines.assets.resources import FlightStore
 from pipelines.cli.main import run_command
 from pipelines.definitions import defs
 from pipelines.ingest import NoDrops, ingest_partition
@@ -519,6 +520,54 @@ def test_a_backfill_under_the_daemon_holds_the_failing_day_until_accepted_in_dag
         daemon.wait(timeout=60)
         with contextlib.suppress(ProcessLookupError):  # a code server the daemon left behind
             os.killpg(daemon.pid, signal.SIGKILL)
+
+
+def _accept_in_dagster(url: str, day: str) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def("accept_held_day").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"accept_held_rows": {"config": {"day": day, "accepted_by": "ops"}}}},
+        resources={"flight_store": FlightStore(database_url=url)},
+        raise_on_error=False,
+    )
+
+
+@pytest.mark.apache
+def test_accepting_in_dagster_takes_exactly_a_held_partition_day(
+    apache_url: str, tmp_path: Path
+) -> None:
+    """The Launchpad's `day` is typed by hand: any text but the held day's own partition key
+    (other spellings of the same day too, which would publish it under a partition that does
+    not exist) fails the run with one line and publishes nothing."""
+    write_day(tmp_path, good=10, bad=5)
+    assert ingest_partition(apache_url, DAY, tmp_path).held is not None
+    before = published(apache_url)
+    spellings = st.sampled_from(["%Y%m%d", "%Y-%m-%dT00:00", " %Y-%m-%d", "%Y-%m-%d ", "%Y-%j"])
+
+    @settings(max_examples=15, deadline=None)
+    @given(day=st.text(max_size=12) | spellings.map(DAY.strftime) | st.dates().map(date.isoformat))
+    def typed(day: str) -> None:
+        assume(day != DAY.isoformat())
+        result = _accept_in_dagster(apache_url, day)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        data = failure.step_failure_data
+        assert data is not None and data.user_failure_data is not None, failure
+        assert "\n" not in (data.user_failure_data.description or "\n"), failure
+        assert published(apache_url) == before
+
+    typed()
+    accepted = _accept_in_dagster(apache_url, DAY.isoformat())
+    assert accepted.success
+    assert {e.partition for e in accepted.get_asset_materialization_events()} == {"2024-03-01"}
+    again = _accept_in_dagster(apache_url, DAY.isoformat())  # decided already: one line
+    assert not again.success and "already accepted" in _step_error(again)
+
+
+def _step_error(result: dg.ExecuteInProcessResult) -> str:
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data is not None
+    assert failure.step_failure_data.user_failure_data is not None
+    return failure.step_failure_data.user_failure_data.description or ""
 
 
 def test_the_cleaner_discards_held_loads_of_days_past_the_raw_retention(

@@ -11,11 +11,12 @@ from datetime import date
 
 import dagster as dg
 
+from pipelines.assets.partitions import DAILY
 from pipelines.assets.resources import FlightStore
 from pipelines.retention import policy as retention_settings
 from pipelines.warehouse.aggregates import partition_window, refresh_aggregates
 from pipelines.warehouse.columnstore import recompress_window
-from pipelines.warehouse.review import accept
+from pipelines.warehouse.review import ReviewError, accept
 
 
 class AcceptConfig(dg.Config):
@@ -34,9 +35,20 @@ class AcceptConfig(dg.Config):
 def accept_held_rows(
     context: dg.OpExecutionContext, config: AcceptConfig, flight_store: FlightStore
 ) -> Iterator[dg.AssetMaterialization]:
+    # Exactly a partition key: `date.fromisoformat` also takes 20240301, which would publish
+    # the day and record it under a partition that does not exist (the day still shown held).
+    if not DAILY.has_partition_key(config.day):
+        raise dg.Failure(
+            description=f"day {config.day!r} is not a partition day: YYYY-MM-DD, from "
+            "FLIGHTS_START_DATE up to yesterday (UTC)",
+            allow_retries=False,
+        )
     day = date.fromisoformat(config.day)
     with flight_store.connection() as conn:
-        held = accept(conn, day, config.accepted_by)
+        try:
+            held = accept(conn, day, config.accepted_by)
+        except ReviewError as exc:  # not held, or decided already: the message says which
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
     context.log.info(f"{day} accepted by {held.decided_by}: {held.rows_stored:,} rows published")
     decision = {
         "state": dg.MetadataValue.text("accepted"),
