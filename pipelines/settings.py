@@ -285,9 +285,9 @@ def dagster_database_url() -> str:
 def with_database(url: str, dbname: str) -> str:
     """The same server, credentials and parameters, another database (URLs only; not
     urlsplit, whose errors quote the URL, password included)."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() not in ("postgres", "postgresql"):
+    if url_scheme(url) not in ("postgres", "postgresql"):
         raise ValueError("FLIGHTS_DATABASE_URL must be a postgresql:// URL")
+    scheme, _, rest = url.partition("://")
     userinfo, at, located = rest.rpartition("@")
     host = re.split(r"[/?#]", located, maxsplit=1)[0]
     query = located.partition("?")[1] + located.partition("?")[2].partition("#")[0]
@@ -308,15 +308,22 @@ def start_date() -> date:
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)((?:'(?:[^'\\]|\\.)*'?)?(?:(?!\s+\w+\s*=).)*)")
 
 
+def url_scheme(url: str) -> str | None:
+    """The scheme a URL starts with (`postgresql`), None for a key=value string, whose
+    values (a password among them) may hold `://` anywhere."""
+    found = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", url)
+    return found[1].lower() if found else None
+
+
 def redact(url: str) -> str:
     """A database URL or key=value string safe to print: its password replaced.
 
     Not urlsplit: a password with brackets makes it fail, quoting the URL. Everything from
     the user's `:` to the last `@` is the password (an unencoded `@` in it included), so a
     malformed URL hides too much, never too little."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
+    if url_scheme(url) is None:
         return _CONNINFO_PASSWORD.sub(r"\1***", url)
+    scheme, _, rest = url.partition("://")
     userinfo, at, host = rest.rpartition("@")
     if not at or ":" not in userinfo:
         return url

@@ -12,6 +12,8 @@ from urllib.parse import unquote
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from pipelines.settings import url_scheme
+
 T = TypeVar("T")
 
 POSTGRES_SCHEMES = ("postgres", "postgresql")
@@ -42,8 +44,7 @@ def connect(url: str, **kwargs: Any) -> psycopg.Connection:
     server) two clients share a session and their `_pg3_N` names collide. The queries here
     are few and large, so preparing them buys nothing.
     """
-    # Not urlsplit: it fails on a password's brackets, quoting the URL in its error.
-    scheme = url.partition("://")[0].lower() if "://" in url else None
+    scheme = url_scheme(url)
     if scheme is not None and scheme not in POSTGRES_SCHEMES:
         # libpq would say `missing "=" after ...`: it reads any other URL as key=value text.
         raise ValueError(
@@ -75,7 +76,7 @@ def check_conninfo(url: str) -> None:
     # A password with an unencoded `@` or `/` parses as part of the host, port or database
     # name, which connection errors then show: refused before it is tried.
     userinfo, at, _ = url.partition("://")[2].rpartition("@")
-    meant = unquote(userinfo.partition(":")[2]) if "://" in url and at else ""
+    meant = unquote(userinfo.partition(":")[2]) if url_scheme(url) and at else ""
     if meant and parsed.get("password") != meant:
         raise psycopg.ProgrammingError(
             "the database URL's password has characters libpq reads as the URL's next part "
