@@ -285,13 +285,13 @@ def dagster_database_url() -> str:
 def with_database(url: str, dbname: str) -> str:
     """The same server, credentials and parameters, another database (URLs only; not
     urlsplit, whose errors quote the URL, password included)."""
-    if url_scheme(url) not in ("postgres", "postgresql"):
+    if url_scheme(url) not in POSTGRES_SCHEMES:
         raise ValueError("FLIGHTS_DATABASE_URL must be a postgresql:// URL")
     scheme, _, rest = url.partition("://")
     userinfo, at, located = rest.rpartition("@")
     host = re.split(r"[/?#]", located, maxsplit=1)[0]
-    query = located.partition("?")[1] + located.partition("?")[2].partition("#")[0]
-    return f"{scheme}://{userinfo}{at}{host}/{dbname}{query}"
+    _, mark, query = located.partition("?")
+    return f"{scheme}://{userinfo}{at}{host}/{dbname}{mark}{query.partition('#')[0]}"
 
 
 def landing_root() -> Path:
@@ -308,6 +308,9 @@ def start_date() -> date:
 _CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)((?:'(?:[^'\\]|\\.)*'?)?(?:(?!\s+\w+\s*=).)*)")
 
 
+POSTGRES_SCHEMES = ("postgres", "postgresql")
+
+
 def url_scheme(url: str) -> str | None:
     """The scheme a URL starts with (`postgresql`), None for a key=value string, whose
     values (a password among them) may hold `://` anywhere."""
@@ -315,19 +318,29 @@ def url_scheme(url: str) -> str | None:
     return found[1].lower() if found else None
 
 
-def redact(url: str) -> str:
-    """A database URL or key=value string safe to print: its password replaced.
+def _password_span(url: str) -> slice | None:
+    """Where a URL's password lies, as written: everything from the user's `:` to the last
+    `@` (an unencoded `@` in it included, so a malformed URL's is too long, never too short).
+    Not urlsplit: a password with brackets makes it fail, quoting the URL."""
+    if url_scheme(url) is None:
+        return None
+    start, end = url.index("://") + 3, url.rfind("@")
+    colon = url.find(":", start, end)
+    return slice(colon + 1, end) if end != -1 and colon != -1 else None
 
-    Not urlsplit: a password with brackets makes it fail, quoting the URL. Everything from
-    the user's `:` to the last `@` is the password (an unencoded `@` in it included), so a
-    malformed URL hides too much, never too little."""
+
+def url_password(url: str) -> str | None:
+    """A URL's password as written (percent-encoded), None without one or for key=value."""
+    span = _password_span(url)
+    return url[span] if span else None
+
+
+def redact(url: str) -> str:
+    """A database URL or key=value string safe to print: its password replaced."""
     if url_scheme(url) is None:
         return _CONNINFO_PASSWORD.sub(r"\1***", url)
-    scheme, _, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return f"{scheme}://{userinfo.partition(':')[0]}:***@{host}"
+    span = _password_span(url)
+    return url if span is None else f"{url[: span.start]}***{url[span.stop :]}"
 
 
 def max_reject_rate() -> float:

@@ -522,6 +522,14 @@ def test_a_backfill_under_the_daemon_holds_the_failing_day_until_accepted_in_dag
             os.killpg(daemon.pid, signal.SIGKILL)
 
 
+def _step_error(result: dg.ExecuteInProcessResult) -> str:
+    """The failed step's own description (a dg.Failure's), whole."""
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_failure_data is not None
+    assert failure.step_failure_data.user_failure_data is not None
+    return failure.step_failure_data.user_failure_data.description or ""
+
+
 def _accept_in_dagster(url: str, day: str) -> dg.ExecuteInProcessResult:
     return defs.resolve_job_def("accept_held_day").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(),
@@ -549,10 +557,8 @@ def test_accepting_in_dagster_takes_exactly_a_held_partition_day(
         assume(day != DAY.isoformat())
         result = _accept_in_dagster(apache_url, day)
         assert not result.success
-        failure = next(e for e in result.all_events if e.is_step_failure)
-        data = failure.step_failure_data
-        assert data is not None and data.user_failure_data is not None, failure
-        assert "\n" not in (data.user_failure_data.description or "\n"), failure
+        error = _step_error(result)
+        assert error and "\n" not in error, error
         assert published(apache_url) == before
 
     typed()
@@ -561,13 +567,6 @@ def test_accepting_in_dagster_takes_exactly_a_held_partition_day(
     assert {e.partition for e in accepted.get_asset_materialization_events()} == {"2024-03-01"}
     again = _accept_in_dagster(apache_url, DAY.isoformat())  # decided already: one line
     assert not again.success and "already accepted" in _step_error(again)
-
-
-def _step_error(result: dg.ExecuteInProcessResult) -> str:
-    failure = next(e for e in result.all_events if e.is_step_failure)
-    assert failure.step_failure_data is not None
-    assert failure.step_failure_data.user_failure_data is not None
-    return failure.step_failure_data.user_failure_data.description or ""
 
 
 def test_the_cleaner_discards_held_loads_of_days_past_the_raw_retention(

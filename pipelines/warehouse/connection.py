@@ -12,11 +12,10 @@ from urllib.parse import unquote
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from pipelines.settings import url_scheme
+from pipelines.settings import POSTGRES_SCHEMES, url_password, url_scheme
 
 T = TypeVar("T")
 
-POSTGRES_SCHEMES = ("postgres", "postgresql")
 
 # SQLSTATEs after which the same work, started again, can succeed: the server went away or
 # is restarting (57P01-57P03, class 08), or the transaction lost a race (40001, 40P01).
@@ -75,9 +74,8 @@ def check_conninfo(url: str) -> None:
         ) from None
     # A password with an unencoded `@` or `/` parses as part of the host, port or database
     # name, which connection errors then show: refused before it is tried.
-    userinfo, at, _ = url.partition("://")[2].rpartition("@")
-    meant = unquote(userinfo.partition(":")[2]) if url_scheme(url) and at else ""
-    if meant and parsed.get("password") != meant:
+    written = url_password(url)
+    if written and parsed.get("password") != unquote(written):
         raise psycopg.ProgrammingError(
             "the database URL's password has characters libpq reads as the URL's next part "
             "(such as @ or /): percent-encode them (@ as %40, / as %2F)"
