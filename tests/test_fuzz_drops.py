@@ -165,8 +165,12 @@ def check_day(url: str, root: Path, fmt: str, gz: bool, draw: st.DataObject) -> 
     if gz:
         data = gzip.compress(plain, mtime=0)
         damage = draw.draw(st.lists(mutation, max_size=2), label="gzip edits")
-        cut = draw.draw(st.one_of(st.none(), st.integers(0, len(data))), label="cut")
-        data = mutate(data, damage)[:cut]
+        # Every draw's bounds are constant: the bytes vary with the example's day (a module
+        # counter), and a bound taken from their length would differ when Hypothesis
+        # replays a case, which it reports as a flaky strategy.
+        cut = draw.draw(st.one_of(st.none(), st.integers(0, 1 << 16)), label="cut")
+        data = mutate(data, damage)
+        data = data if cut is None else data[: cut % (len(data) + 1)]
         if damage or cut is not None:
             plain, complete = zlib_reference(data)
     stem = draw.draw(st.binary(max_size=6).filter(lambda b: b"/" not in b and b"\0" not in b))
