@@ -19,7 +19,13 @@ import pandas as pd
 
 from pipelines.drops import read_drop
 from pipelines.drops.batches import DEFAULT_BATCH_ROWS, DropBatch
-from pipelines.drops.files import DropFile, day_folder, partition_fingerprint, scan_day
+from pipelines.drops.files import (
+    DropFile,
+    day_folder,
+    partition_fingerprint,
+    scan_day,
+    why_no_drops,
+)
 from pipelines.flights.aircraft_state import carried_fingerprint, day_identifier
 from pipelines.flights.identity import FlightIdentifier, needs_flight_ids
 from pipelines.flights.records import Rejected
@@ -47,10 +53,9 @@ class NoDrops(RuntimeError):
     def __init__(self, day: date, folder: Path) -> None:
         self.day = day
         self.folder = folder
-        state = "is empty" if folder.is_dir() else "does not exist"
         super().__init__(
-            f"no drops for {day}: {folder} {state}; nothing was changed (check the landing "
-            "root: FLIGHTS_LANDING_ROOT or `flights ingest --landing`)"
+            f"no drops for {day}: {folder} {why_no_drops(folder)}; nothing was changed (check "
+            "the landing root: FLIGHTS_LANDING_ROOT or `flights ingest --landing`)"
         )
 
 

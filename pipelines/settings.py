@@ -13,6 +13,7 @@ the variable's name and what it accepts; `flights config` shows every value and 
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -152,16 +153,38 @@ def env_name(field: str) -> str:
     return alias.upper() if isinstance(alias, str) else f"{ENV_PREFIX}{field.upper()}"
 
 
+def real_path(path: Path, *, strict: bool = False) -> Path:
+    """`path.resolve(strict=strict)`, with a symlink loop raised as OSError (ELOOP) as
+    Python 3.13 does: 3.11 raises RuntimeError, which no caller of a path operation expects."""
+    try:
+        return path.resolve(strict=strict)
+    except RuntimeError:
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), os.fspath(path)) from None
+
+
+def configured_path(path: Path, name: str) -> Path:
+    """A path from the configuration, resolved; one that cannot be (a symlink loop) is an
+    error naming where it was set."""
+    try:
+        return real_path(path)
+    except OSError as exc:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise SettingsError(f"{name} ({shown}) cannot be used: {exc.strerror}") from None
+
+
 def dagster_home() -> Path:
     """The Dagster instance's folder (DAGSTER_HOME): Dagster itself reads this variable, so it
     cannot come from the settings file that lives in it."""
-    return Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / "dagster_home").resolve()
+    home = os.environ.get("DAGSTER_HOME")
+    return configured_path(Path(home) if home else PROJECT_ROOT / "dagster_home", "DAGSTER_HOME")
 
 
 def settings_file() -> Path:
     """FLIGHTS_SETTINGS_FILE, else flights.toml in the Dagster instance's folder."""
     named = os.environ.get("FLIGHTS_SETTINGS_FILE")
-    return Path(named).resolve() if named else dagster_home() / SETTINGS_FILE_NAME
+    if named:
+        return configured_path(Path(named), "FLIGHTS_SETTINGS_FILE")
+    return dagster_home() / SETTINGS_FILE_NAME
 
 
 def _file_text(path: Path) -> bytes | None:
@@ -256,7 +279,7 @@ def _explain(error: Any, path: Path) -> str:
 
 def local_db_dir() -> Path:
     """Where the embedded PostgreSQL keeps its data, socket and log (an ignored folder)."""
-    return load().local_db_dir.resolve()
+    return configured_path(load().local_db_dir, env_name("local_db_dir"))
 
 
 def local_db_port() -> int:
@@ -295,7 +318,7 @@ def with_database(url: str, dbname: str) -> str:
 
 
 def landing_root() -> Path:
-    return load().landing_root.resolve()
+    return configured_path(load().landing_root, env_name("landing_root"))
 
 
 def start_date() -> date:

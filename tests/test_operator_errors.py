@@ -297,3 +297,33 @@ def test_a_database_url_is_printed_and_derived_without_its_password(
         shown = redact(conninfo)
         assert not _shows_password(shown), shown
         assert shown.endswith(" dbname=flights"), shown
+
+
+@pytest.mark.apache
+@pytest.mark.parametrize(
+    ("setting", "args", "cycle"),
+    [
+        ("FLIGHTS_LANDING_ROOT", ["ingest", "--from", "2024-03-01"], 1),
+        ("FLIGHTS_LANDING_ARCHIVE_DIR", ["clean", "--date", "2024-06-01", "--dry-run"], 2),
+        ("DAGSTER_HOME", ["config"], 3),
+        ("FLIGHTS_SETTINGS_FILE", ["config"], 2),
+    ],
+)
+def test_a_configured_path_that_loops_is_one_line_naming_its_setting(
+    apache_url: str, flights_env: Path, tmp_path: Path, setting: str, args: list[str], cycle: int
+) -> None:
+    """A path setting reached through a chain of links that ends in a loop (of `cycle`
+    links) is refused in one line: Python 3.11 resolves it with a RuntimeError traceback."""
+    links = [tmp_path / f"link{k}" for k in range(cycle)]
+    for k, link in enumerate(links):
+        link.symlink_to(links[(k + 1) % cycle])
+    (tmp_path / "entry").symlink_to(links[0])
+    line = one_line(
+        args,
+        FLIGHTS_DATABASE_URL=apache_url,
+        FLIGHTS_LANDING_RETENTION="archive",
+        **{setting: str(tmp_path / "entry")},
+    )
+    assert line == (
+        f"error: {setting} ({tmp_path / 'entry'}) cannot be used: Too many levels of symbolic links"
+    )

@@ -46,7 +46,9 @@ class LandingZone(dg.ConfigurableResource["LandingZone"]):
 
     @property
     def path(self) -> Path:
-        return Path(self.root).resolve() if self.root else settings.landing_root()
+        if self.root:
+            return settings.configured_path(Path(self.root), "the landing resource's root")
+        return settings.landing_root()
 
     @property
     def reject_threshold(self) -> float:

@@ -27,7 +27,7 @@ from rich.text import Text
 
 from pipelines import settings
 from pipelines.cli.runs import execute_run
-from pipelines.drops.files import day_folder, discover_drops
+from pipelines.drops.files import day_folder, discover_drops, why_no_drops
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.migrations import migrate
 
@@ -182,7 +182,7 @@ def run_ingest(days: list[date], console: Console, landing: Path | None = None) 
     job = defs.resolve_job_def("ingest_job")
     run_config: dict[str, Any] = dict(QUIET)
     if landing is not None:
-        run_config["resources"] = {"landing": {"config": {"root": str(landing.resolve())}}}
+        run_config["resources"] = {"landing": {"config": {"root": str(landing)}}}
     outcomes = []
     with (
         open_instance() as instance,
@@ -230,8 +230,7 @@ def _no_drops(days: list[date], landing: Path) -> dict[date, str]:
     for day in days:
         if not discover_drops(landing, day):
             folder = day_folder(landing, day)
-            state = "is empty" if folder.is_dir() else "does not exist"
-            missing[day] = f"{folder} {state}"
+            missing[day] = f"{folder} {why_no_drops(folder)}"
     return missing
 
 
@@ -270,8 +269,9 @@ def ingest(start: datetime, end: datetime | None, landing: Path | None) -> None:
         migrate(conn)
     # Piped output (logs, scripts) gets the whole table rather than an 80-column cut.
     console = Console(width=None if sys.stdout.isatty() else 160)
-    missing = _no_drops(days, landing.resolve() if landing else settings.landing_root())
-    results = run_ingest([d for d in days if d not in missing], console, landing)
+    given = settings.configured_path(landing, "--landing") if landing else None
+    missing = _no_drops(days, given or settings.landing_root())
+    results = run_ingest([d for d in days if d not in missing], console, given)
     table = Table(title=f"ingest {days[0]} .. {days[-1]}")
     table.add_column("day")
     for name in SUMMARY_FIELDS:

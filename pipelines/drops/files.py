@@ -56,6 +56,15 @@ def day_folder(root: Path, day: date) -> Path:
     return root / day.isoformat()
 
 
+def why_no_drops(folder: Path) -> str:
+    """What a day folder without a drop is, to follow its name in a message."""
+    if folder.is_dir():
+        return "is empty"
+    if folder.is_symlink():
+        return "is a symlink that leads to no folder (dangling, or a loop)"
+    return "does not exist"
+
+
 def shown_name(path: str | PurePath) -> str:
     """A path as text that can be printed and stored: undecodable bytes as `\\xNN`."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
@@ -87,7 +96,7 @@ def scan_day(root: Path, day: date) -> DayScan:
     folder = day_folder(root, day)
     if not folder.is_dir():
         return scan
-    real_root = root.resolve()
+    real_root = settings.real_path(root)
     suffixes = settings.in_progress_suffixes()
     owner = day.isoformat()
     visited: set[Path] = set()
@@ -96,7 +105,7 @@ def scan_day(root: Path, day: date) -> DayScan:
     pending = [folder]
     while pending:
         current = pending.pop()
-        visited.add(current.resolve())
+        visited.add(settings.real_path(current))
         try:
             entries = sorted(os.scandir(current), key=lambda e: e.name)
         except OSError as exc:
@@ -132,9 +141,13 @@ def scan_day(root: Path, day: date) -> DayScan:
 
 def _follow(path: Path, real_root: Path, day: str, visited: set[Path], scan: DayScan) -> bool:
     """Whether this day reads the symlink `path` (a file to read or a folder to walk)."""
-    target = path.resolve()
-    owner = _owner(real_root, target)
     name = shown_name(path.relative_to(real_root) if path.is_relative_to(real_root) else path)
+    try:
+        target = settings.real_path(path)
+    except OSError as exc:  # a loop: it never reaches a file or folder
+        scan.drops.append(DropFile(path, name, 0, 0, f"symlink cannot be followed: {exc.strerror}"))
+        return False
+    owner = _owner(real_root, target)
     if owner == "outside":
         if target.is_dir():  # one record for the folder, none for what lies beyond it
             scan.drops.append(DropFile(path, name, 0, 0, "symlink points outside the landing zone"))
@@ -212,11 +225,11 @@ def read_drop(
         )
         return
     try:
-        resolved = drop.path.resolve(strict=True)
+        resolved = settings.real_path(drop.path, strict=True)
     except OSError:
         yield _file_reject(drop, "file vanished or is a dangling symlink")
         return
-    if not resolved.is_relative_to(root.resolve()):
+    if not resolved.is_relative_to(settings.real_path(root)):
         yield _file_reject(drop, "symlink points outside the landing zone")
         return
     if not resolved.is_file():

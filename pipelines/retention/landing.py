@@ -2,11 +2,14 @@
 
 Only a folder `<root>/<YYYY-MM-DD>` whose partition the ingest loaded (it has a
 `partition_loads` row) and in which no file changed since that load is touched: anything else
-may hold points the store does not have.
+may hold points the store does not have. A day folder that is a symlink is a link, not the
+day's files: only the link is removed (what it leads to is pruned as its own day, or stays),
+and links inside a folder are archived as links, never followed out of the landing zone.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,7 +28,7 @@ class LandingAction:
 
     day: date
     path: Path
-    action: Literal["archived", "deleted", "kept: changed since its load"]
+    action: Literal["archived", "deleted", "link removed", "kept: changed since its load"]
     bytes: int
 
 
@@ -44,11 +47,16 @@ def prune_landing(
     actions = []
     for day, loaded_at in conn.execute(load_sql("retention/loaded_partitions"), {"before": before}):
         folder = root / day.isoformat()
+        if folder.is_symlink():
+            if not dry_run:
+                folder.unlink()
+            actions.append(LandingAction(day, folder, "link removed", 0))
+            continue
         if not folder.is_dir():
             continue
-        files = [p for p in folder.rglob("*") if p.is_file()]
-        size = sum(p.stat().st_size for p in files)
-        newest = max((p.stat().st_mtime for p in files), default=0.0)
+        files = _file_stats(folder)
+        size = sum(f.st_size for f in files)
+        newest = max((f.st_mtime for f in files), default=0.0)
         if datetime.fromtimestamp(newest, UTC) > loaded_at:
             actions.append(LandingAction(day, folder, "kept: changed since its load", size))
             continue
@@ -63,11 +71,24 @@ def prune_landing(
     return actions
 
 
+def _file_stats(folder: Path) -> list[os.stat_result]:
+    """The folder's files as the ingest reads them (links followed; one that leads nowhere,
+    or a file gone meanwhile, has none)."""
+    stats = []
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file():
+                stats.append(path.stat())
+        except OSError:
+            continue
+    return stats
+
+
 def _archive(folder: Path, target: Path) -> None:
     """Move a folder into the archive; a day archived before gets the new files merged in."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        shutil.copytree(folder, target, dirs_exist_ok=True)
+        shutil.copytree(folder, target, symlinks=True, dirs_exist_ok=True)
         shutil.rmtree(folder)
     else:
         shutil.move(folder, target)

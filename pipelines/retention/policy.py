@@ -53,4 +53,7 @@ def landing_retention() -> LandingPolicy:
 
 def landing_archive_dir(landing_root: Path) -> Path:
     archive = settings.load().landing_archive_dir
-    return (archive or landing_root.with_name(f"{landing_root.name}-archive")).resolve()
+    return settings.configured_path(
+        archive or landing_root.with_name(f"{landing_root.name}-archive"),
+        settings.env_name("landing_archive_dir"),
+    )

@@ -1,0 +1,187 @@
+"""Landing zones whose symlinks lead anywhere: to files and folders, other days, the root,
+out of the zone, nowhere, themselves or each other (loops of any length).
+
+Generated trees of folders, drops and links are ingested day by day, evaluated by the
+landing-zone sensor and pruned by the cleaner under each policy. Whatever the links, every
+day completes and reconciles, every drop in a day's own folders is stored, the sensor
+evaluates, and the cleaner neither fails nor touches anything but the pruned days: their own
+files are archived or deleted exactly, and what lies out of the zone or in its other folders
+stays as it was.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines.assets.landing_sensor import landing_zone_sensor
+from pipelines.assets.resources import FlightStore, LandingZone
+from pipelines.ingest import NoDrops, ingest_partition
+from pipelines.retention.landing import prune_landing
+from pipelines.warehouse.connection import connect
+from tests.drops_factory import message, write_pb
+
+FIRST_DAY = date(2001, 1, 1)
+DAYS_PER_TREE = 3
+_trees = itertools.count()
+
+# Where a link leads; an index picks among the candidates of that kind (modulo their number,
+# so that every draw has constant bounds whatever the tree).
+TARGETS = ("file", "folder", "link", "outside file", "outside folder", "missing")
+target = st.tuples(st.sampled_from(TARGETS), st.integers(0, 63), st.booleans())
+place = st.integers(0, 63)  # which folder of the zone holds a file or a link
+
+
+@dataclass
+class Tree:
+    root: Path
+    outside: Path
+    days: list[date]
+    folders: list[Path] = field(default_factory=list)  # real folders in the zone
+    own_files: dict[date, list[Path]] = field(default_factory=dict)  # in a day's own folders
+    files: list[Path] = field(default_factory=list)
+    links: list[Path] = field(default_factory=list)
+
+
+def build(base: Path, draw: st.DataObject) -> Tree:
+    first = FIRST_DAY + timedelta(days=DAYS_PER_TREE * next(_trees))
+    tree = Tree(base / "landing", base / "outside", [first + timedelta(d) for d in range(3)])
+    write_pb(tree.outside / "secret.pb", [message(0, "secret")])
+    (tree.outside / "folder").mkdir()
+    tree.folders.append(tree.root / "shared")
+    tree.folders[-1].mkdir(parents=True)
+    linked_days = []
+    for day in tree.days:
+        tree.own_files[day] = []
+        if draw.draw(st.booleans(), label="day is a link"):
+            linked_days.append(tree.root / day.isoformat())
+            continue
+        folder = tree.root / day.isoformat()
+        tree.folders.append(folder)
+        if draw.draw(st.booleans(), label="day has a subfolder"):
+            tree.folders.append(folder / "sub")
+        tree.folders[-1].mkdir(parents=True)
+    files = draw.draw(st.lists(place, max_size=6), label="files")
+    for n, where in enumerate(files):
+        folder = tree.folders[where % len(tree.folders)]
+        owner = next(
+            (d for d in tree.days if tree.root / d.isoformat() in (folder, folder.parent)), None
+        )
+        stamp = f"{owner or tree.days[0]}T10:00:{n:02d}Z"
+        path = write_pb(folder / f"drop{n}.pb", [message(n, f"t{n}", timestamp=stamp)])
+        tree.files.append(path)
+        if owner:
+            tree.own_files[owner].append(path)
+    links = draw.draw(st.lists(st.tuples(place, target), max_size=6), label="links")
+    tree.links = linked_days + [
+        tree.folders[where % len(tree.folders)] / f"link{n}.pb"
+        for n, (where, _) in enumerate(links)
+    ]
+    targets = [draw.draw(target, label="day link leads to") for day_link in linked_days]
+    for link, (kind, index, relative) in zip(
+        tree.links, targets + [t for _, t in links], strict=True
+    ):
+        candidates = {
+            "file": tree.files or [tree.outside / "secret.pb"],
+            "folder": [tree.root, *tree.folders],
+            "link": tree.links,
+            "outside file": [tree.outside / "secret.pb"],
+            "outside folder": [tree.outside / "folder"],
+            "missing": [tree.root / "missing" / "gone.pb"],
+        }[kind]
+        to = candidates[index % len(candidates)]
+        link.symlink_to(os.path.relpath(to, link.parent) if relative else to)
+    return tree
+
+
+def contents(paths: list[Path]) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in paths}
+
+
+def check_tree(url: str, base: Path, draw: st.DataObject) -> None:
+    tree = build(base, draw)
+    loaded = []
+    for day in tree.days:
+        try:
+            report = ingest_partition(url, day, tree.root, max_reject_rate=1.0)
+        except NoDrops:
+            assert not tree.own_files[day]
+            continue
+        loaded.append(day)
+        assert report.reconciles, report
+        with connect(url) as conn:
+            stored = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT DISTINCT flight_id FROM flight_data WHERE timestamp >= %s "
+                    "AND timestamp < %s",
+                    (day, day + timedelta(days=1)),
+                )
+            }
+        assert {f"t{p.stem.removeprefix('drop')}" for p in tree.own_files[day]} <= stored
+
+    resources = {
+        "landing": LandingZone(root=str(tree.root)),
+        "flight_store": FlightStore(database_url=url),
+    }
+    with dg.build_sensor_context(resources=resources) as ctx:
+        landing_zone_sensor(ctx)
+
+    # The cleaner prunes only folders whose files are older than their load. Each policy
+    # prunes its own copy of the zone (links copied as links); the zone itself, and what
+    # lies out of it, must stay as they are.
+    an_hour_ago = time.time() - 3600
+    for path in [*tree.files, tree.outside / "secret.pb"]:
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    before = contents([*tree.files, tree.outside / "secret.pb"])
+    pruned_days = [d for d in loaded if not (tree.root / d.isoformat()).is_symlink()]
+    archived_before = [d for d in tree.days if draw.draw(st.booleans(), label="archived before")]
+    for policy in ("archive", "delete"):
+        zone, archive = base / f"landing-{policy}", base / f"archive-{policy}"
+        for day in archived_before:  # an earlier archive of the day: merged into
+            write_pb(archive / day.isoformat() / "earlier.pb", [message(0, "earlier")])
+        shutil.copytree(tree.root, zone, symlinks=True)
+        with connect(url) as conn:
+            prune_landing(
+                conn, zone, tree.days[-1] + timedelta(days=1), policy, archive_dir=archive
+            )
+        for path in tree.files:
+            relative = path.relative_to(tree.root)
+            if relative.parts[0] in {d.isoformat() for d in pruned_days}:
+                assert not (zone / relative).exists(), relative
+                kept = archive / relative
+                assert (
+                    kept.read_bytes() == before[path] if policy == "archive" else not kept.exists()
+                )
+            else:
+                assert (zone / relative).read_bytes() == before[path], relative
+        for day in loaded:
+            assert not os.path.lexists(zone / day.isoformat())
+        for day in archived_before:
+            assert (archive / day.isoformat() / "earlier.pb").exists()
+    assert contents([*tree.files, tree.outside / "secret.pb"]) == before
+
+
+@pytest.mark.apache
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_links_anywhere_cost_no_day_and_the_cleaner_prunes_only_the_days_own_files(
+    apache_url: str, data: st.DataObject
+) -> None:
+    with tempfile.TemporaryDirectory() as base:
+        check_tree(apache_url, Path(base), data)
