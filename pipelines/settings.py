@@ -163,13 +163,14 @@ def real_path(path: Path, *, strict: bool = False) -> Path:
 
 
 def configured_path(path: Path, name: str) -> Path:
-    """A path from the configuration, resolved; one that cannot be (a symlink loop) is an
-    error naming where it was set."""
+    """A path from the configuration, resolved; one that cannot be (a symlink loop, a NUL
+    from the settings file) is an error naming where it was set."""
     try:
         return real_path(path)
-    except OSError as exc:
-        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-        raise SettingsError(f"{name} ({shown}) cannot be used: {exc.strerror}") from None
+    except (OSError, ValueError) as exc:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace").replace("\x00", "\\x00")
+        reason = exc.strerror if isinstance(exc, OSError) else "a path cannot hold NUL"
+        raise SettingsError(f"{name} ({shown}) cannot be used: {reason}") from None
 
 
 def dagster_home() -> Path:

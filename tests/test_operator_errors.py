@@ -327,3 +327,21 @@ def test_a_configured_path_that_loops_is_one_line_naming_its_setting(
     assert line == (
         f"error: {setting} ({tmp_path / 'entry'}) cannot be used: Too many levels of symbolic links"
     )
+
+
+@pytest.mark.apache
+def test_a_configured_path_holding_nul_is_one_line_naming_its_setting(
+    apache_url: str, flights_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings file can hold what the environment cannot: a NUL in a path."""
+    monkeypatch.delenv("FLIGHTS_LANDING_ROOT")  # the file's value, not the environment's
+    settings_file = tmp_path / "flights.toml"
+    settings_file.write_text('landing_root = "/srv/a\\u0000b"\n')
+    line = one_line(
+        ["ingest", "--from", "2024-03-01"],
+        FLIGHTS_DATABASE_URL=apache_url,
+        FLIGHTS_SETTINGS_FILE=str(settings_file),
+    )
+    assert (
+        line == "error: FLIGHTS_LANDING_ROOT (/srv/a\\x00b) cannot be used: a path cannot hold NUL"
+    )

@@ -105,8 +105,8 @@ def scan_day(root: Path, day: date) -> DayScan:
     pending = [folder]
     while pending:
         current = pending.pop()
-        visited.add(settings.real_path(current))
         try:
+            visited.add(settings.real_path(current))
             entries = sorted(os.scandir(current), key=lambda e: e.name)
         except OSError as exc:
             scan.drops.append(_unreadable(current, root, f"folder cannot be read: {exc.strerror}"))
