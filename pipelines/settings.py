@@ -448,6 +448,8 @@ def save(field: str, value: str) -> Path:
 
 
 def in_progress_suffixes() -> tuple[str, ...]:
-    """Endings of files still being written into the landing zone: not drops (yet)."""
+    """Endings of files still being written into the landing zone: not drops (yet). An
+    entry may be written as a pattern (`*.part`, as the README shows them): the same ending."""
     raw = load().in_progress_suffixes
-    return tuple(s.strip().lower() for s in raw.split(",") if s.strip())
+    endings = (entry.strip().lstrip("*").casefold() for entry in raw.split(","))
+    return tuple(ending for ending in endings if ending)

@@ -314,3 +314,33 @@ def test_a_stream_of_many_chunks_with_mixed_prefix_lengths_frames_every_message(
 def test_rejects_are_counted_by_kind_not_by_value(reason: str, kind: str) -> None:
     """The UI's reject-reasons table groups rows; values would make each row its own group."""
     assert reason_kind(reason) == kind
+
+
+ending = st.text(
+    st.characters(codec="utf-8", exclude_characters=",/\x00*", exclude_categories=["Z", "C"]),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(endings=st.lists(ending, min_size=1, max_size=3), as_pattern=st.lists(st.booleans()))
+def test_files_still_being_written_are_skipped_however_their_endings_are_written(
+    endings: list[str], as_pattern: list[bool]
+) -> None:
+    """FLIGHTS_IN_PROGRESS_SUFFIXES as endings (`.part`) or as the README writes them
+    (`*.part`), in any case (`ß` is `SS`) and spacing: exactly the files ending so are
+    skipped."""
+    written = [
+        f" {'*' if k < len(as_pattern) and as_pattern[k] else ''}{e.upper()} "
+        for k, e in enumerate(endings)
+    ]
+    with tempfile.TemporaryDirectory() as base, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FLIGHTS_IN_PROGRESS_SUFFIXES", ",".join(written))
+        root = Path(base)
+        names = [f"drop{k}.pb{e}" for k, e in enumerate(endings)] + ["plain.pb"]
+        for name in names:
+            write_pb(root / DAY.isoformat() / name, [message(0)])
+        read = {d.name.split("/")[-1] for d in discover_drops(root, DAY)}
+    folded = tuple(e.casefold() for e in endings)
+    assert read == {n for n in names if not n.casefold().endswith(folded)}

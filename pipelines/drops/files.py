@@ -121,7 +121,7 @@ def scan_day(root: Path, day: date) -> DayScan:
                 is_dir = entry.is_dir()  # follows a symlink
             except OSError:
                 is_dir = False
-            if not is_dir and entry.name.lower().endswith(suffixes):
+            if not is_dir and entry.name.casefold().endswith(suffixes):
                 scan.skipped.append((name, "still being written"))
                 continue
             if entry.is_symlink() and not _follow(path, real_root, owner, visited, scan):
