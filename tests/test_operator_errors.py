@@ -345,3 +345,36 @@ def test_a_configured_path_holding_nul_is_one_line_naming_its_setting(
     assert (
         line == "error: FLIGHTS_LANDING_ROOT (/srv/a\\x00b) cannot be used: a path cannot hold NUL"
     )
+
+
+@pytest.mark.apache
+@pytest.mark.parametrize(
+    "archive",
+    ["{root}", "{root}/2024-03-01/archive", "{root}/archive", "{outside}/link-into-root/archive"],
+)
+def test_an_archive_in_the_landing_root_is_refused_before_anything_is_cleaned(
+    apache_url: str, flights_env: Path, tmp_path: Path, archive: str
+) -> None:
+    """Archiving into the landing root moves a day into itself (the cleaner failed on every
+    run with an error listing each character of its message) or within the zone the sensor
+    reads: refused in one line, however the path reaches the root."""
+    root = flights_env / "landing"
+    (root / "2024-03-01").mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "link-into-root").symlink_to(root)
+    configured = archive.format(root=root, outside=outside)
+    for policy in ("archive", "keep"):
+        line = one_line(
+            ["clean", "--date", "2024-06-01"],
+            FLIGHTS_DATABASE_URL=apache_url,
+            FLIGHTS_LANDING_RETENTION=policy,
+            FLIGHTS_LANDING_ARCHIVE_DIR=configured,
+        )
+        resolved = Path(configured).resolve()
+        assert line == (
+            f"error: FLIGHTS_LANDING_ARCHIVE_DIR ({resolved}) lies in the landing root "
+            f"({root.resolve()}); set it outside"
+        )
+    with connect(apache_url) as conn:
+        assert conn.execute("SELECT count(*) FROM retention_runs").fetchone() == (0,)

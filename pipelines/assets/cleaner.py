@@ -53,13 +53,14 @@ def flight_retention(
     policy = retention_settings.retention_policy()
     # Each of the cleaner's statements is idempotent: a retry removes only what is left.
     with permanent_errors_fail_at_once(), flight_store.connection(autocommit=True) as conn:
+        archive_dir = retention_settings.landing_archive_dir(landing.path)
         report = clean(conn, day, policy, dry_run=config.dry_run)
         folders = prune_landing(
             conn,
             landing.path,
             report.raw_horizon.date(),
             retention_settings.landing_retention(),
-            archive_dir=retention_settings.landing_archive_dir(landing.path),
+            archive_dir=archive_dir,
             dry_run=config.dry_run,
         )
     metadata = _metadata(report, folders)

@@ -64,6 +64,7 @@ def clean_command(
         quarantine_days=quarantine_retention_days,
     )
     landing_root = settings.landing_root()
+    archive_dir = retention_settings.landing_archive_dir(landing_root)
 
     def enforce() -> tuple[CleanReport, list[LandingAction]]:
         with connect(settings.database_url(), autocommit=True) as conn:
@@ -73,7 +74,7 @@ def clean_command(
                 landing_root,
                 report.raw_horizon.date(),
                 retention_settings.landing_retention(),
-                archive_dir=retention_settings.landing_archive_dir(landing_root),
+                archive_dir=archive_dir,
                 dry_run=dry_run,
             )
 

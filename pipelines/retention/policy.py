@@ -52,8 +52,15 @@ def landing_retention() -> LandingPolicy:
 
 
 def landing_archive_dir(landing_root: Path) -> Path:
-    archive = settings.load().landing_archive_dir
-    return settings.configured_path(
-        archive or landing_root.with_name(f"{landing_root.name}-archive"),
-        settings.env_name("landing_archive_dir"),
+    """Where archived day folders go: outside the landing root (resolved), where archiving
+    would move a day into itself or within the zone the sensor reads."""
+    name = settings.env_name("landing_archive_dir")
+    configured = settings.load().landing_archive_dir
+    archive = settings.configured_path(
+        configured or landing_root.with_name(f"{landing_root.name}-archive"), name
     )
+    if archive.is_relative_to(landing_root):
+        raise settings.SettingsError(
+            f"{name} ({archive}) lies in the landing root ({landing_root}); set it outside"
+        )
+    return archive
