@@ -344,3 +344,29 @@ def test_files_still_being_written_are_skipped_however_their_endings_are_written
         read = {d.name.split("/")[-1] for d in discover_drops(root, DAY)}
     folded = tuple(e.casefold() for e in endings)
     assert read == {n for n in names if not n.casefold().endswith(folded)}
+
+
+SPELLINGS = {
+    "day": lambda d: d.isoformat(),
+    "basic": lambda d: d.strftime("%Y%m%d"),
+    "week": lambda d: "{}-W{:02d}-{}".format(*d.isocalendar()),
+    "week basic": lambda d: "{}W{:02d}{}".format(*d.isocalendar()),
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.dates(date(2000, 1, 1), date(2099, 12, 31)), st.sampled_from(sorted(SPELLINGS)))
+def test_a_link_into_a_folder_that_no_day_reads_is_read_by_the_linking_day(
+    day: date, spelling: str
+) -> None:
+    """Only a folder named as a partition day (YYYY-MM-DD) is a day's: a link into a folder
+    that `date.fromisoformat` also reads (20240302, ISO week dates) was skipped as "another
+    day reads it", while no day ever does, and its records were never read."""
+    folder = SPELLINGS[spelling](day)
+    with tempfile.TemporaryDirectory() as base:
+        root = Path(base)
+        write_pb(root / folder / "x.pb", [message(0)])
+        (root / DAY.isoformat()).mkdir(exist_ok=True)
+        (root / DAY.isoformat() / "link.pb").symlink_to(root / folder / "x.pb")
+        read, _, _ = read_all(root)
+    assert read == (0 if spelling == "day" and day != DAY else 1)

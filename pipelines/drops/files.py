@@ -77,7 +77,9 @@ def _owner(real_root: Path, target: Path) -> str | None:
         return "outside"
     top = target.relative_to(real_root).parts[0]
     try:
-        date.fromisoformat(top)
+        # Only a day's own spelling names its folder: fromisoformat also reads 20240301.
+        if date.fromisoformat(top).isoformat() != top:
+            return ""
     except ValueError:
         return ""
     folder = real_root / top
