@@ -377,3 +377,29 @@ def test_a_link_into_a_folder_that_no_day_reads_is_read_by_the_linking_day(
         (root / DAY.isoformat() / "link.pb").symlink_to(root / folder / "x.pb")
         read, _, _ = read_all(root)
     assert read == (0 if spelling == "day" and day != DAY else 1)
+
+
+# Where a link of the day may lead, and the files it reaches there.
+LEADS_TO = {
+    "shared": {"a.pb", "b.pb"},
+    "shared/a.pb": {"a.pb"},
+    "shared/inner": {"b.pb"},
+    "shared/inner/b.pb": {"b.pb"},
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(links=st.lists(st.sampled_from(sorted(LEADS_TO)), min_size=1, max_size=5))
+def test_a_file_reached_by_several_links_is_read_once(links: list[str]) -> None:
+    """Links of a day into the same files and folders of the zone (outside any day): each
+    file they lead to is read once, however many ways lead to it."""
+    with tempfile.TemporaryDirectory() as base:
+        root = Path(base)
+        write_pb(root / "shared" / "a.pb", [message(0)])
+        write_pb(root / "shared" / "inner" / "b.pb", [message(1)])
+        (root / DAY.isoformat()).mkdir()
+        for k, target in enumerate(links):
+            suffix = ".pb" if target.endswith(".pb") else ""  # a file's format is in its name
+            (root / DAY.isoformat() / f"link{k}{suffix}").symlink_to(root / target)
+        read, _, rejects = read_all(root)
+    assert (read, rejects) == (len(set().union(*(LEADS_TO[t] for t in links))), [])

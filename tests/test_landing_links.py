@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from pipelines.assets.landing_sensor import landing_zone_sensor
 from pipelines.assets.resources import FlightStore, LandingZone
+from pipelines.drops.files import scan_day
 from pipelines.ingest import NoDrops, ingest_partition
 from pipelines.retention.landing import prune_landing
 from pipelines.warehouse.connection import connect
@@ -113,6 +114,10 @@ def check_tree(url: str, base: Path, draw: st.DataObject) -> None:
     tree = build(base, draw)
     loaded = []
     for day in tree.days:
+        drops = [d for d in scan_day(tree.root, day).drops if d.problem is None]
+        reached = [Path(os.path.realpath(d.path)) for d in drops if d.path.exists()]
+        inside = [p for p in reached if p.is_relative_to(os.path.realpath(tree.root))]
+        assert len(set(inside)) == len(inside), drops  # each file of the zone read once
         try:
             report = ingest_partition(url, day, tree.root, max_reject_rate=1.0)
         except NoDrops:

@@ -138,7 +138,29 @@ def scan_day(root: Path, day: date) -> DayScan:
                 continue
             scan.drops.append(DropFile(path, name, stat.st_size, stat.st_mtime_ns))
     scan.drops.sort(key=lambda d: d.path)
+    _read_each_file_once(scan, real_root)
     return scan
+
+
+def _read_each_file_once(scan: DayScan, real_root: Path) -> None:
+    """Keeps the first of the drops that are one file of the landing zone (reached through
+    two links, or a link and a folder it leads into): the day reads each file once."""
+    first: dict[Path, str] = {}
+    drops = []
+    for drop in scan.drops:
+        try:
+            real = settings.real_path(drop.path, strict=True)
+        except OSError:  # refused when read, with its reason
+            drops.append(drop)
+            continue
+        if drop.problem is None and real in first and real.is_relative_to(real_root):
+            scan.skipped.append(
+                (drop.name, f"the same file as {first[real]}, which this day reads")
+            )
+            continue
+        first.setdefault(real, drop.name)
+        drops.append(drop)
+    scan.drops = drops
 
 
 def _follow(path: Path, real_root: Path, day: str, visited: set[Path], scan: DayScan) -> bool:
