@@ -104,6 +104,7 @@ def scan_day(root: Path, day: date) -> DayScan:
     visited: set[Path] = set()
     if folder.is_symlink() and not _follow(folder, real_root, owner, visited, scan):
         return scan
+    followed_links = False  # only links inside the day can lead to a file twice
     pending = [folder]
     while pending:
         current = pending.pop()
@@ -126,8 +127,10 @@ def scan_day(root: Path, day: date) -> DayScan:
             if not is_dir and entry.name.casefold().endswith(suffixes):
                 scan.skipped.append((name, "still being written"))
                 continue
-            if entry.is_symlink() and not _follow(path, real_root, owner, visited, scan):
-                continue
+            if entry.is_symlink():
+                if not _follow(path, real_root, owner, visited, scan):
+                    continue
+                followed_links = True
             if is_dir:
                 pending.append(path)
                 continue
@@ -138,7 +141,8 @@ def scan_day(root: Path, day: date) -> DayScan:
                 continue
             scan.drops.append(DropFile(path, name, stat.st_size, stat.st_mtime_ns))
     scan.drops.sort(key=lambda d: d.path)
-    _read_each_file_once(scan, real_root)
+    if followed_links:
+        _read_each_file_once(scan, real_root)
     return scan
 
 
