@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipelines.assets.ingest import PROGRESS_LOG_SECONDS
 from pipelines.assets.landing_sensor import landing_zone_sensor
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.definitions import defs
@@ -75,6 +76,33 @@ def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
         "positions_under_one_flight": True,
         "minute_points_match_raw": True,
     }
+
+
+@pytest.mark.apache
+@settings(
+    max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(files=st.integers(2, 60))
+def test_a_run_logs_as_much_for_a_day_of_many_files_as_for_one(
+    env: Path, apache_url: str, files: int
+) -> None:
+    """Dagster stores every log line as an event (milliseconds each): the reader's progress
+    reaches the run's log every PROGRESS_LOG_SECONDS, not after every file."""
+
+    def run_log(day: str, count: int) -> tuple[int, float]:
+        for i in range(count):
+            write_pb(env / day / f"part-{i:03d}.pb", [message(i, flight_id=f"f{i}")])
+        instance = dg.DagsterInstance.ephemeral()
+        started = time.monotonic()
+        result = defs.resolve_job_def("ingest_job").execute_in_process(
+            partition_key=day, instance=instance
+        )
+        assert result.success
+        return len(instance.all_logs(result.run_id)), time.monotonic() - started
+
+    one, _ = run_log("2023-06-01", 1)
+    many, seconds = run_log("2023-06-02", files)
+    assert one <= many <= one + int(seconds // PROGRESS_LOG_SECONDS)
 
 
 @pytest.mark.apache

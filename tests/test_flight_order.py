@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.assets.ingest import positions_under_one_flight
+from pipelines.assets.ingest import stored_day_checks
 from pipelines.assets.resources import FlightStore
 from pipelines.ingest import ingest_partition
 from pipelines.warehouse.aggregates import partition_window, refresh_aggregates
@@ -240,9 +240,9 @@ def test_the_dagster_check_fails_a_day_with_a_position_under_two_flights(
             partition_key=DAYS[1].isoformat(),
             resources={"flight_store": FlightStore(database_url=apache_url)},
         )
-        result = positions_under_one_flight(context)
-        assert isinstance(result, dg.AssetCheckResult)
-        return result
+        results = {r.check_name: r for r in stored_day_checks(context)}
+        assert set(results) == {"unique_keys", "positions_under_one_flight"}
+        return results["positions_under_one_flight"]
 
     assert check().passed
     with connect(apache_url) as conn:

@@ -13,6 +13,7 @@ without drop files fails the run and changes nothing.
 """
 
 import json
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -24,11 +25,12 @@ from pipelines.assets.partitions import DAILY
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.assets.retries import DATABASE_RETRY, permanent_errors_fail_at_once
 from pipelines.assets.runs import in_process_with_liveness
-from pipelines.ingest import NoDrops, PartitionReport, ingest_partition
+from pipelines.ingest import NoDrops, PartitionReport, Progress, ingest_partition
 from pipelines.quality.schema import POSITION_SCHEMA
 from pipelines.warehouse.ingest_checks import aircraft_instants_twice, key_constraint
 
 WRITE_POOL = "flight_store_writes"
+PROGRESS_LOG_SECONDS = 10.0
 
 
 def _column_schema() -> dg.TableSchema:
@@ -100,6 +102,21 @@ def _points_per_hour(report: PartitionReport) -> dg.TableMetadataValue:
     )
 
 
+def _progress_log(context: dg.AssetExecutionContext) -> Progress:
+    """The reader's progress in the run's log, a line every PROGRESS_LOG_SECONDS at most:
+    Dagster stores each line as an event (milliseconds each), and a day of many small files
+    reports after every file."""
+    last = time.monotonic()
+
+    def log(done: int, total: int, rows: int) -> None:
+        nonlocal last
+        if time.monotonic() - last >= PROGRESS_LOG_SECONDS:
+            last = time.monotonic()
+            context.log.debug(f"{rows:,} rows read, {done:,} of {total:,} bytes")
+
+    return log
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -142,9 +159,7 @@ def ingest_drops(
                 flight_store.url,
                 day,
                 landing.path,
-                progress=lambda done, total, rows: context.log.debug(
-                    f"{rows:,} rows read, {done:,} of {total:,} bytes"
-                ),
+                progress=_progress_log(context),
                 max_reject_rate=landing.reject_threshold,
             )
         except NoDrops as exc:
@@ -213,17 +228,32 @@ def ingest_drops(
     )
 
 
-@dg.asset_check(
-    asset="flight_data",
-    partitions_def=DAILY,
-    retry_policy=DATABASE_RETRY,
-    description="No (flight_id, timestamp) is stored twice: the primary key that the "
-    "database enforces on every write is in place (a catalog lookup, not a scan).",
-)
-def unique_keys(flight_store: FlightStore) -> dg.AssetCheckResult:
-    with permanent_errors_fail_at_once(), flight_store.connection() as conn:
-        enforced_by = key_constraint(conn)
+# Checks of what the store holds once a day is published, run together in one step (one
+# connection, one step's start-up per run); each can still run alone from the UI.
+STORED_CHECKS = [
+    dg.AssetCheckSpec(
+        "unique_keys",
+        asset="flight_data",
+        partitions_def=DAILY,
+        description="No (flight_id, timestamp) is stored twice: the primary key that the "
+        "database enforces on every write is in place (a catalog lookup, not a scan).",
+    ),
+    dg.AssetCheckSpec(
+        "positions_under_one_flight",
+        asset="flight_data",
+        partitions_def=DAILY,
+        description="No aircraft position in the window the day's load touched is stored "
+        "under two flights: the primary key cannot see it (the flight ids differ); a day "
+        "identified from a neighbour's state that changed afterwards, and not re-keyed, "
+        "would show here.",
+    ),
+]
+
+
+def _unique_keys(enforced_by: str | None) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        check_name="unique_keys",
+        asset_key="flight_data",
         passed=enforced_by is not None,
         description=None
         if enforced_by
@@ -233,21 +263,10 @@ def unique_keys(flight_store: FlightStore) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(
-    asset="flight_data",
-    partitions_def=DAILY,
-    retry_policy=DATABASE_RETRY,
-    description="No aircraft position in the window the day's load touched is stored under "
-    "two flights: the primary key cannot see it (the flight ids differ); a day identified "
-    "from a neighbour's state that changed afterwards, and not re-keyed, would show here.",
-)
-def positions_under_one_flight(
-    context: dg.AssetCheckExecutionContext, flight_store: FlightStore
-) -> dg.AssetCheckResult:
-    day = date.fromisoformat(context.partition_key)
-    with permanent_errors_fail_at_once(), flight_store.connection() as conn:
-        twice = aircraft_instants_twice(conn, day)
+def _positions_under_one_flight(day: date, twice: int) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        check_name="positions_under_one_flight",
+        asset_key="flight_data",
         passed=twice == 0,
         description=None
         if twice == 0
@@ -255,6 +274,22 @@ def positions_under_one_flight(
         f"`flights ingest --from {day}` again to re-identify the day and its neighbours",
         metadata={"positions_under_two_flights": twice},
     )
+
+
+@dg.multi_asset_check(specs=STORED_CHECKS, can_subset=True, retry_policy=DATABASE_RETRY)
+def stored_day_checks(
+    context: dg.AssetCheckExecutionContext, flight_store: FlightStore
+) -> Iterator[dg.AssetCheckResult]:
+    """The selected checks of the stored day, on one connection."""
+    day = date.fromisoformat(context.partition_key)
+    selected = {key.name for key in context.selected_asset_check_keys}
+    results = []
+    with permanent_errors_fail_at_once(), flight_store.connection() as conn:
+        if "unique_keys" in selected:
+            results.append(_unique_keys(key_constraint(conn)))
+        if "positions_under_one_flight" in selected:
+            results.append(_positions_under_one_flight(day, aircraft_instants_twice(conn, day)))
+    yield from results
 
 
 ingest_job = dg.define_asset_job(
@@ -277,7 +312,7 @@ daily_ingest_schedule = dg.build_schedule_from_partitioned_job(
 
 defs = dg.Definitions(
     assets=[ingest_drops],
-    asset_checks=[unique_keys, positions_under_one_flight],
+    asset_checks=[stored_day_checks],
     jobs=[ingest_job],
     schedules=[daily_ingest_schedule],
 )
