@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,10 +20,11 @@ from pipelines.api.server import start
 from pipelines.assets.resources import FlightStore, LandingZone
 from pipelines.cli.main import run_command
 from pipelines.definitions import defs
-from pipelines.settings import redact, with_database
+from pipelines.settings import PROJECT_ROOT, redact, with_database
 from pipelines.warehouse.connection import connect
 from pipelines.warehouse.flight_reads import FlightStore as ApiStore
 from tests.api import config, self_signed, serving
+from tests.drops_factory import message, write_pb
 
 FLIGHTS = str(Path(sys.executable).with_name("flights"))
 
@@ -378,3 +380,39 @@ def test_an_archive_in_the_landing_root_is_refused_before_anything_is_cleaned(
         )
     with connect(apache_url) as conn:
         assert conn.execute("SELECT count(*) FROM retention_runs").fetchone() == (0,)
+
+
+@pytest.mark.apache
+@settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.from_regex(r"[a-z][a-z0-9_]{0,30}", fullmatch=True), refused=st.booleans())
+def test_dagster_storage_out_of_reach_is_one_line_naming_the_next_step(
+    apache_url: str, flights_env: Path, name: str, refused: bool
+) -> None:
+    """A storage database that does not exist, or a server that refuses: one line, at once,
+    before anything is changed (Dagster itself retries, then prints pages of tracebacks)."""
+    home = flights_env / "dagster_home"
+    shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    write_pb(flights_env / "landing" / "2024-03-01" / "day.pb", [message(0)])
+    storage = (
+        f"postgresql://postgres@127.0.0.1:{_free_port()}/{name}"
+        if refused
+        else with_database(apache_url, f"absent_{name}")
+    )
+    for args in (["ingest", "--from", "2024-03-01"], ["runs", "list"]):
+        line = one_line(args, FLIGHTS_DATABASE_URL=apache_url, DAGSTER_POSTGRES_URL=storage)
+        assert line.startswith("error: Dagster's storage cannot be reached ("), line
+        if refused:
+            assert "Connection refused" in line
+            assert line.endswith(
+                "`flights db up` starts the local one) and "
+                "DAGSTER_POSTGRES_URL right (`flights config` shows it)?"
+            )
+        else:
+            assert f'database "absent_{name}" does not exist' in line
+            assert line.endswith(
+                "create that database on its server, or set DAGSTER_POSTGRES_URL to one"
+            )
+    with connect(apache_url) as conn:
+        assert conn.execute("SELECT count(*) FROM partition_loads").fetchone() == (0,)

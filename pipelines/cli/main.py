@@ -115,10 +115,12 @@ def migrate_command() -> None:
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 def ui(port: int) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's instance."""
+    from pipelines.assets.instance import check_storage
+
     # Dagster would print pages of tracebacks for a database it cannot reach: say it once.
-    for url in (settings.database_url(), settings.dagster_database_url()):
-        with connect(url, connect_timeout=10):
-            pass
+    with connect(settings.database_url(), connect_timeout=10):
+        pass
+    check_storage(settings.dagster_database_url())
     command = [
         sys.executable,
         "-m",
