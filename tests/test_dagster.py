@@ -79,6 +79,25 @@ def test_a_partition_run_materializes_both_tables_with_metadata_and_checks(
 
 
 @pytest.mark.apache
+@pytest.mark.parametrize("check", ["unique_keys", "positions_under_one_flight"])
+def test_each_check_of_the_stored_day_runs_alone_as_the_ui_runs_it(
+    env: Path, apache_url: str, check: str
+) -> None:
+    """The stored day's checks share a step, and each can still be run by itself."""
+    key = dg.AssetCheckKey(dg.AssetKey("flight_data"), check)
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=set(), asset_check_selection={key}
+    )
+    result = job.execute_in_process(
+        partition_key="2024-01-02", instance=dg.DagsterInstance.ephemeral()
+    )
+    evaluations = result.get_asset_check_evaluations()
+    assert [(e.check_name, e.passed, e.partition) for e in evaluations] == [
+        (check, True, "2024-01-02")
+    ]
+
+
+@pytest.mark.apache
 @settings(
     max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
