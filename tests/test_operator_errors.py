@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict
@@ -416,3 +417,48 @@ def test_dagster_storage_out_of_reach_is_one_line_naming_the_next_step(
             )
     with connect(apache_url) as conn:
         assert conn.execute("SELECT count(*) FROM partition_loads").fetchone() == (0,)
+
+
+SECTIONS = ["storage", "run_coordinator", "run_launcher", "concurrency", "run_monitoring"]
+YAML_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["postgres", "module", "class", "env", "x"]), inner)
+    ),
+    max_leaves=6,
+)
+
+
+@pytest.mark.apache
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    content=st.binary(max_size=40)
+    | st.text(max_size=40).map(str.encode)
+    | st.dictionaries(st.sampled_from(SECTIONS) | st.text(max_size=6), YAML_VALUES, max_size=3).map(
+        lambda config: yaml.safe_dump(config).encode()
+    )
+)
+def test_a_broken_dagster_yaml_is_one_line_naming_it(
+    apache_url: str, flights_env: Path, content: bytes
+) -> None:
+    """Whatever an operator's edit leaves in dagster.yaml: the commands work, or say in one
+    line that the file cannot be read or loaded, never a traceback."""
+    config = flights_env / "dagster_home" / "dagster.yaml"
+    config.write_bytes(content)
+    run = subprocess.run(
+        [FLIGHTS, "runs", "list"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FLIGHTS_DATABASE_URL": apache_url},
+        timeout=120,
+        check=False,
+    )
+    if run.returncode != 0:
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 1, run
+        assert len(lines) == 1, run.stderr
+        assert lines[0].startswith(f"error: {config} cannot be "), lines[0]
+        assert lines[0].endswith("(the project's dagster_home/dagster.yaml is the reference)")

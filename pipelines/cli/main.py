@@ -115,12 +115,12 @@ def migrate_command() -> None:
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 def ui(port: int) -> None:
     """Start the Dagster UI and daemon (`dagster dev`) on this project's instance."""
-    from pipelines.assets.instance import check_storage
+    from pipelines.assets.instance import open_instance
 
-    # Dagster would print pages of tracebacks for a database it cannot reach: say it once.
-    with connect(settings.database_url(), connect_timeout=10):
+    # Dagster would print pages of tracebacks for a database it cannot reach or an instance
+    # it cannot load: say it once.
+    with connect(settings.database_url(), connect_timeout=10), open_instance():
         pass
-    check_storage(settings.dagster_database_url())
     command = [
         sys.executable,
         "-m",
