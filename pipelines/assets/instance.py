@@ -27,6 +27,10 @@ FIX_CONFIG = "fix it (the project's dagster_home/dagster.yaml is the reference)"
 STORAGE_FROM_ENV = {"postgres": {"postgres_url": {"env": "DAGSTER_POSTGRES_URL"}}}
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 class StorageUnreachable(ValueError):
     """Dagster's storage database cannot be reached: said in one line with the next step."""
 
@@ -38,7 +42,7 @@ def check_storage(url: str) -> None:
         with connect(url, connect_timeout=10):
             pass
     except psycopg.OperationalError as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = _first_line(exc)
         if "does not exist" in reason:
             step = "create that database on its server, or set DAGSTER_POSTGRES_URL to one"
         else:
@@ -77,7 +81,7 @@ def _yaml_reason(exc: Exception) -> str:
     problem = getattr(exc, "problem", None)
     if problem and mark is not None:
         return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return _first_line(exc)
 
 
 def _instance_config(config_file: Path) -> dict[str, Any]:
