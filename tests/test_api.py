@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,9 +28,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
     ProtoReflectionDescriptorDatabase,
 )
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipelines.api.server import start
 from pipelines.api.validation import to_timestamp as ts
 from pipelines.api.wire import computed_varints, encode_track, varints
 from pipelines.ingest import ingest_partition
@@ -39,6 +41,7 @@ from pipelines.warehouse.connection import connect
 from pipelines.warehouse.flight_reads import FlightMeta, FlightStore, Track
 from tests.api import (
     add_flight,
+    config,
     generate_seed_code,
     refresh,
     run_seed_client,
@@ -711,7 +714,48 @@ def test_a_missing_role_or_port_in_use_fails_at_start_not_per_call(apache_url: s
             text=True,
             timeout=60,
         )
-    assert taken.returncode == 1 and f"cannot listen on 127.0.0.1:{server.port}" in taken.stderr
+    assert taken.returncode == 1
+    assert taken.stderr.strip().splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{server.port}: the port is taken (another "
+        "`flights serve`?); stop that server or pass another --port (FLIGHTS_API_PORT)"
+    ]
+
+
+@pytest.mark.apache
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    listening=st.sampled_from(["127.0.0.1", "0.0.0.0"]),
+    serving_on=st.sampled_from(["127.0.0.1", "0.0.0.0", "localhost"]),
+)
+def test_a_port_another_socket_listens_on_is_refused_in_one_line(
+    apache_url: str, listening: str, serving_on: str
+) -> None:
+    """Whichever of the host's addresses the other socket holds."""
+    with socket.socket() as other:
+        other.bind((listening, 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(OSError, match=r"^cannot listen on .*: the port is taken "):
+            start(config(apache_url, host=serving_on, port=port))
+
+
+@pytest.mark.apache
+def test_a_port_whose_last_server_just_stopped_serves_again(apache_url: str) -> None:
+    """The connections a stopped server closed linger in TIME_WAIT on its port; they do not
+    make the port taken (here the server side closes first, as a stopping server does)."""
+    with socket.socket() as old:
+        old.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC's listeners do
+        old.bind(("127.0.0.1", 0))
+        old.listen()
+        port = old.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            accepted, _ = old.accept()
+            accepted.close()  # the active close: TIME_WAIT stays on 127.0.0.1:port
+            client.recv(1)
+    with serving(apache_url, port=port) as again:
+        assert again.port == port
 
 
 # -- the wire encoder -----------------------------------------------------------------------

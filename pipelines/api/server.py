@@ -10,10 +10,12 @@ reference to the server's log, never SQL or a traceback.
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
 import logging
 import signal
+import socket
 import ssl
 import threading
 import uuid
@@ -378,6 +380,29 @@ def _credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
     )
 
 
+def _taken(host: str, port: int) -> bool:
+    """Whether another socket listens on the port at one of the host's addresses: gRPC would
+    fail too, after logging its own lines beside our error."""
+    if port == 0:
+        return False
+    try:
+        addresses = socket.getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror:
+        return False  # gRPC says why the host cannot be used
+    for family, kind, proto, _, where in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            # As gRPC binds: a port whose old connections linger in TIME_WAIT is free.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(where)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return True
+    return False
+
+
 def start(config: ApiConfig) -> RunningServer:
     """Opens the pool, checks the store can be read, binds, starts; raises when it cannot."""
     store = FlightStore.open(
@@ -415,6 +440,11 @@ def start(config: ApiConfig) -> RunningServer:
             (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
         address = f"{config.host}:{config.port}"
+        if _taken(config.host, config.port):
+            raise OSError(
+                f"cannot listen on {address}: the port is taken (another `flights serve`?); "
+                "stop that server or pass another --port (FLIGHTS_API_PORT)"
+            )
         try:
             port = (
                 server.add_secure_port(address, credentials)
