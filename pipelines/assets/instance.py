@@ -15,7 +15,6 @@ import dagster as dg
 import psycopg
 import yaml
 from dagster._core.instance.ref import InstanceRef
-from dagster_shared.check import CheckError
 
 from pipelines import settings
 from pipelines.warehouse.connection import connect
@@ -114,7 +113,7 @@ def open_instance() -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     try:
         instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), overrides=overrides))
-    except (dg.DagsterInvalidConfigError, CheckError, ImportError) as exc:
+    except Exception as exc:  # Dagster meets some bad sections with any error at all
         raise InstanceConfigError(
             f"{config_file} cannot be loaded ({_config_reason(exc)}); {FIX_CONFIG}"
         ) from None
