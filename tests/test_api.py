@@ -741,6 +741,43 @@ def test_a_port_another_socket_listens_on_is_refused_in_one_line(
             start(config(apache_url, host=serving_on, port=port))
 
 
+_LOCAL_HOSTS = ["127.0.0.1", "localhost", "0.0.0.0", "::1", "::", "[::1]", "[::]"]
+_HOSTS = st.one_of(
+    st.sampled_from(_LOCAL_HOSTS),
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}\.invalid", fullmatch=True),
+    st.integers(1, 254).map(lambda n: f"192.0.2.{n}"),  # TEST-NET-1: never this machine's
+    st.integers(256, 999).map(lambda n: f"{n}.0.0.1"),
+)
+
+
+@pytest.mark.apache
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(host=_HOSTS)
+def test_any_host_serves_or_is_refused_in_one_line(apache_url: str, host: str) -> None:
+    """IPv6 addresses with or without brackets serve; a name that does not resolve or an
+    address that is not this machine's is one line naming the setting, before gRPC logs."""
+    if host not in _LOCAL_HOSTS:
+        refused = (
+            r"^cannot listen on \S+:0: (the host cannot be resolved \(.+\)|.+ for \S+); pass "
+            r"--host or set FLIGHTS_API_HOST to an address of this machine$"
+        )
+        with pytest.raises(OSError, match=refused):
+            start(config(apache_url, host=host, port=0))
+        return
+    running = start(config(apache_url, host=host, port=0))
+    try:
+        loopback = "[::1]" if ":" in host else "127.0.0.1"
+        with grpc.insecure_channel(f"{loopback}:{running.port}") as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=10
+            )
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        running.stop(0)
+
+
 @pytest.mark.apache
 def test_a_port_whose_last_server_just_stopped_serves_again(apache_url: str) -> None:
     """The connections a stopped server closed linger in TIME_WAIT on its port; they do not

@@ -380,27 +380,37 @@ def _credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
     )
 
 
-def _taken(host: str, port: int) -> bool:
-    """Whether another socket listens on the port at one of the host's addresses: gRPC would
-    fail too, after logging its own lines beside our error."""
-    if port == 0:
-        return False
+_SET_HOST = "pass --host or set FLIGHTS_API_HOST to an address of this machine"
+
+
+def listen_address(host: str, port: int) -> str:
+    """`host:port` as gRPC reads it: an IPv6 address in brackets (`[::1]:50051`)."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _bind_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on the port at the host's addresses, probed as gRPC
+    binds (SO_REUSEADDR: a port whose last server's connections linger in TIME_WAIT is
+    free); None when it can. gRPC would fail too, after logging its own lines."""
     try:
         addresses = socket.getaddrinfo(
             host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )
-    except socket.gaierror:
-        return False  # gRPC says why the host cannot be used
+    except socket.gaierror as exc:
+        return f"the host cannot be resolved ({exc.strerror}); {_SET_HOST}"
     for family, kind, proto, _, where in addresses:
         with socket.socket(family, kind, proto) as probe:
-            # As gRPC binds: a port whose old connections linger in TIME_WAIT is free.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(where)
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    return True
-    return False
+                    return (
+                        "the port is taken (another `flights serve`?); stop that server or "
+                        "pass another --port (FLIGHTS_API_PORT)"
+                    )
+                return f"{exc.strerror} for {where[0]}; {_SET_HOST}"
+    return None
 
 
 def start(config: ApiConfig) -> RunningServer:
@@ -439,12 +449,10 @@ def start(config: ApiConfig) -> RunningServer:
         reflection.enable_server_reflection(
             (SERVICE.full_name, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-        address = f"{config.host}:{config.port}"
-        if _taken(config.host, config.port):
-            raise OSError(
-                f"cannot listen on {address}: the port is taken (another `flights serve`?); "
-                "stop that server or pass another --port (FLIGHTS_API_PORT)"
-            )
+        address = listen_address(config.host, config.port)
+        problem = _bind_problem(config.host, config.port)
+        if problem:
+            raise OSError(f"cannot listen on {address}: {problem}")
         try:
             port = (
                 server.add_secure_port(address, credentials)

@@ -56,7 +56,8 @@ def serve(host: str | None, port: int | None) -> None:
         scheme = "TLS" if config.tls_cert else "plaintext"
         auth = "bearer token" if config.tokens else "no authentication"
         click.echo(
-            f"serving flight.FlightDataService on {config.host}:{running.port} "
+            f"serving flight.FlightDataService on "
+            f"{server.listen_address(config.host, running.port)} "
             f"({scheme}, {auth}); store {settings.redact(config.database_url)}",
             err=True,
         )
