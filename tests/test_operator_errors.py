@@ -78,6 +78,24 @@ def test_flights_get_without_a_server_says_start_one(flights_env: Path) -> None:
     )
 
 
+@settings(
+    max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(target=st.text(alphabet=" \t\n\r\x0b\x0c", max_size=4))
+def test_flights_get_with_a_blank_target_names_the_form(flights_env: Path, target: str) -> None:
+    run = subprocess.run(
+        [FLIGHTS, "get", "abc123", "--target", target],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2, run
+    assert run.stderr.strip().splitlines()[-1] == (
+        "Error: Invalid value for '--target': is blank; pass host:port, e.g. 127.0.0.1:50051"
+    )
+
+
 def test_migrate_with_a_url_of_another_database_names_the_expected_form(
     flights_env: Path,
 ) -> None:

@@ -95,6 +95,13 @@ def _blank(value: Any, fmt: str = "") -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _target(value: str) -> str:
+    """A blank target is no address: gRPC would fail with UNKNOWN after a blank line."""
+    if not value.strip():
+        raise click.BadParameter("is blank; pass host:port, e.g. 127.0.0.1:50051")
+    return value.strip()
+
+
 @click.command("get")
 @click.argument("flight_id")
 @click.option("--from", "start", type=_Time(), help="Window start (ISO 8601, UTC if no zone).")
@@ -109,6 +116,7 @@ def _blank(value: Any, fmt: str = "") -> str:
 @click.option(
     "--target",
     default=api_config.api_target,
+    callback=lambda _ctx, _param, value: _target(value),
     help="host:port [FLIGHTS_API_TARGET, 127.0.0.1:FLIGHTS_API_PORT].",
 )
 @click.option(
