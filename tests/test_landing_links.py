@@ -190,3 +190,79 @@ def test_links_anywhere_cost_no_day_and_the_cleaner_prunes_only_the_days_own_fil
 ) -> None:
     with tempfile.TemporaryDirectory() as base:
         check_tree(apache_url, Path(base), data)
+
+
+# What the archive may already hold at a day's name when the cleaner archives that day.
+EARLIER = ("nothing", "other files", "the same file", "other bytes", "a file", "a link")
+
+
+def _snapshot(archive: Path) -> dict[Path, bytes | str]:
+    """Every entry under the archive: a file's bytes, a link's target."""
+    held: dict[Path, bytes | str] = {}
+    for path in archive.rglob("*"):
+        if path.is_symlink():
+            held[path] = os.readlink(path)
+        elif path.is_file():
+            held[path] = path.read_bytes()
+    return held
+
+
+@pytest.mark.apache
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(earlier=st.sampled_from(EARLIER), taken=st.integers(0, 2), pipe=st.booleans())
+def test_archiving_a_day_keeps_everything_the_archive_held_and_fails_on_nothing(
+    apache_url: str, earlier: str, taken: int, pipe: bool
+) -> None:
+    """A day archived again is merged into its earlier archive only when nothing would be
+    replaced; otherwise it goes beside it (`<day>.N`). Every file the day held is archived
+    with its bytes, and every entry the archive held stays as it was."""
+    with tempfile.TemporaryDirectory() as scratch:
+        base = Path(scratch)
+        day = FIRST_DAY - timedelta(days=30)
+        folder = base / "landing" / day.isoformat()
+        write_pb(folder / "day.pb", [message(i, "a1") for i in range(3)])
+        if pipe:
+            os.mkfifo(folder / "pipe.pb")  # a quarantine row when read, moved when archived
+        ingest_partition(apache_url, day, base / "landing", max_reject_rate=1.0)  # pipe: 1 of 4
+        an_hour_ago = time.time() - 3600
+        os.utime(folder / "day.pb", (an_hour_ago, an_hour_ago))
+        day_bytes = (folder / "day.pb").read_bytes()
+
+        archive = base / "archive"
+        at = archive / day.isoformat()
+        (base / "elsewhere").mkdir()
+        if earlier in ("other files", "the same file", "other bytes"):
+            write_pb(at / "older.pb", [message(9, "z9")])
+        if earlier == "the same file":
+            (at / "day.pb").write_bytes(day_bytes)
+        elif earlier == "other bytes":
+            (at / "day.pb").write_bytes(day_bytes + b"\0")
+        elif earlier == "a file":
+            at.parent.mkdir(parents=True)
+            at.write_bytes(b"not a folder")
+        elif earlier == "a link":
+            at.parent.mkdir(parents=True)
+            at.symlink_to(base / "elsewhere")
+        for n in range(2, 2 + taken):
+            archive.mkdir(exist_ok=True)
+            (archive / f"{day.isoformat()}.{n}").write_bytes(b"taken")
+        held = _snapshot(archive)
+
+        with connect(apache_url) as conn:
+            actions = prune_landing(
+                conn, base / "landing", day + timedelta(days=1), "archive", archive_dir=archive
+            )
+        assert [a.action for a in actions] == ["archived"]
+        assert not os.path.lexists(folder)
+        assert all(_snapshot(archive).get(path) == content for path, content in held.items())
+        homes = [at, *(archive / f"{day.isoformat()}.{n}" for n in range(2, 5))]
+        assert any(
+            (home / "day.pb").is_file() and (home / "day.pb").read_bytes() == day_bytes
+            for home in homes
+            if home.is_dir() and not home.is_symlink()
+        )
+        if pipe:
+            assert any(os.path.lexists(home / "pipe.pb") for home in homes if home.is_dir())
+        assert not any((base / "elsewhere").iterdir())

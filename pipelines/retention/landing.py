@@ -9,6 +9,7 @@ and links inside a folder are archived as links, never followed out of the landi
 
 from __future__ import annotations
 
+import filecmp
 import os
 import shutil
 from dataclasses import dataclass
@@ -85,10 +86,51 @@ def _file_stats(folder: Path) -> list[os.stat_result]:
 
 
 def _archive(folder: Path, target: Path) -> None:
-    """Move a folder into the archive; a day archived before gets the new files merged in."""
+    """Move a folder into the archive. A day archived before gets the new files merged in
+    when nothing of it would be replaced; otherwise (a file of the same name with other
+    bytes, something other than a folder at the day's name) the folder goes beside it, as
+    `<day>.2`, `<day>.3`, ...: nothing archived is ever overwritten, and the cleaner never
+    fails on what an archive already holds."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
+    if not os.path.lexists(target):
+        shutil.move(folder, target)
+    elif _merges_cleanly(folder, target):
         shutil.copytree(folder, target, symlinks=True, dirs_exist_ok=True)
         shutil.rmtree(folder)
     else:
-        shutil.move(folder, target)
+        shutil.move(folder, _free_name(target))
+
+
+def _merges_cleanly(folder: Path, target: Path) -> bool:
+    """Whether copying `folder` over `target` adds entries and replaces none: each entry is
+    absent there or the same (a folder for a folder, a link to the same place, equal bytes),
+    and is a folder, a link or a regular file (what a merge can copy)."""
+    if target.is_symlink() or not target.is_dir():
+        return False
+    for path in [folder, *folder.rglob("*")]:
+        there = target / path.relative_to(folder)
+        if path.is_symlink():
+            same = not os.path.lexists(there) or (
+                there.is_symlink() and os.readlink(there) == os.readlink(path)
+            )
+        elif path.is_dir():
+            same = not os.path.lexists(there) or (there.is_dir() and not there.is_symlink())
+        elif path.is_file():
+            same = not os.path.lexists(there) or (
+                there.is_file()
+                and not there.is_symlink()
+                and filecmp.cmp(path, there, shallow=False)
+            )
+        else:
+            same = False  # a FIFO, socket or device: moved, never copied
+        if not same:
+            return False
+    return True
+
+
+def _free_name(target: Path) -> Path:
+    """The first of `<day>.2`, `<day>.3`, ... that the archive does not hold."""
+    n = 2
+    while os.path.lexists(target.with_name(f"{target.name}.{n}")):
+        n += 1
+    return target.with_name(f"{target.name}.{n}")
