@@ -108,21 +108,21 @@ def _merges_cleanly(folder: Path, target: Path) -> bool:
     if target.is_symlink() or not target.is_dir():
         return False
     for path in [folder, *folder.rglob("*")]:
+        if not (path.is_symlink() or path.is_dir() or path.is_file()):
+            return False  # a FIFO, socket or device: moved, never copied
         there = target / path.relative_to(folder)
+        if not os.path.lexists(there):
+            continue
         if path.is_symlink():
-            same = not os.path.lexists(there) or (
-                there.is_symlink() and os.readlink(there) == os.readlink(path)
-            )
+            same = there.is_symlink() and os.readlink(there) == os.readlink(path)
         elif path.is_dir():
-            same = not os.path.lexists(there) or (there.is_dir() and not there.is_symlink())
-        elif path.is_file():
-            same = not os.path.lexists(there) or (
+            same = there.is_dir() and not there.is_symlink()
+        else:
+            same = (
                 there.is_file()
                 and not there.is_symlink()
                 and filecmp.cmp(path, there, shallow=False)
             )
-        else:
-            same = False  # a FIFO, socket or device: moved, never copied
         if not same:
             return False
     return True
