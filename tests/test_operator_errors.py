@@ -223,6 +223,8 @@ def test_tls_files_of_any_content_serve_or_fail_naming_both_settings(
         cut=st.none() | st.integers(0, 1000),
         flip=st.none() | st.tuples(st.integers(0, 1000), st.integers(0, 7)),
     )
+    # A key with a bit flipped that Python's ssl loads and gRPC refuses (a CI run drew it).
+    @example(chosen=("a/server.crt", "a/server.key"), damaged=1, cut=None, flip=(558, 0))
     def serve_with(
         chosen: tuple[str, str],
         damaged: int,

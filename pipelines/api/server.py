@@ -358,6 +358,13 @@ class RunningServer:
         self.store.close()
 
 
+def _unusable_tls(config: ApiConfig, reason: str) -> OSError:
+    return OSError(
+        f"FLIGHTS_API_TLS_CERT ({config.tls_cert}) and FLIGHTS_API_TLS_KEY "
+        f"({config.tls_key}) are not a PEM certificate and its unencrypted private key: {reason}"
+    )
+
+
 def _credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
     """The server's TLS credentials, checked first: gRPC reports a certificate or key it
     cannot use only as a failure to bind the port."""
@@ -370,11 +377,7 @@ def _credentials(config: ApiConfig) -> grpc.ServerCredentials | None:
             password=lambda: b"",  # never prompt
         )
     except OSError as exc:  # ssl.SSLError too
-        raise OSError(
-            f"FLIGHTS_API_TLS_CERT ({config.tls_cert}) and FLIGHTS_API_TLS_KEY "
-            f"({config.tls_key}) are not a PEM certificate and its unencrypted private key: "
-            f"{exc.strerror or exc}"
-        ) from None
+        raise _unusable_tls(config, str(exc.strerror or exc)) from None
     return grpc.ssl_server_credentials(
         [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
     )
@@ -460,6 +463,10 @@ def start(config: ApiConfig) -> RunningServer:
                 else server.add_insecure_port(address)
             )
         except RuntimeError as exc:
+            if credentials:
+                # The address was free to bind (probed above): gRPC refused the TLS files
+                # that Python's ssl accepted, and says so only as a failure to bind.
+                raise _unusable_tls(config, "gRPC's TLS cannot use them") from None
             raise OSError(f"cannot listen on {address}: {exc}") from None
         server.start()
     except BaseException:
