@@ -23,6 +23,7 @@ import typing
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from annotated_types import Ge, Gt, Le
 from pydantic import Field, ValidationError
@@ -327,9 +328,9 @@ def start_date() -> date:
     return load().start_date
 
 
-# A key=value connection string's password: its quoted part if any, then up to the next
-# `keyword=` (an unquoted space or a stray quote is invalid, but the value is hidden whole).
-_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)((?:'(?:[^'\\]|\\.)*'?)?(?:(?!\s+\w+\s*=).)*)")
+# The connection options that hold secrets: the server's password, the client key's passphrase.
+SECRET_OPTIONS = frozenset({"password", "sslpassword"})
+UNREADABLE_CONNINFO = "(a key=value connection string libpq cannot read)"
 
 
 POSTGRES_SCHEMES = ("postgres", "postgresql")
@@ -360,11 +361,51 @@ def url_password(url: str) -> str | None:
 
 
 def redact(url: str) -> str:
-    """A database URL or key=value string safe to print: its password replaced."""
+    """A database URL or key=value string safe to print: its secrets replaced, wherever
+    libpq reads them from (a URL's user info, or its query, a key percent-encoded or not)."""
     if url_scheme(url) is None:
-        return _CONNINFO_PASSWORD.sub(r"\1***", url)
+        return _redacted_conninfo(url)
+    hidden = [False] * len(url)
     span = _password_span(url)
-    return url if span is None else f"{url[: span.start]}***{url[span.stop :]}"
+    for start, stop in ([(span.start, span.stop)] if span else []) + _secret_values(url):
+        hidden[start:stop] = [True] * (stop - start)
+    shown, previous = [], False
+    for char, secret in zip(url, hidden, strict=True):
+        if not secret:
+            shown.append(char)
+        elif not previous:
+            shown.append("***")
+        previous = secret
+    return "".join(shown)
+
+
+# A query parameter as libpq reads one: after `?` or `&`, a key up to `=`, a value up to `&`.
+# Tried after every `?` and `&`, also inside other values (the match is a lookahead): where a
+# URL is ambiguous, a hidden span is too long, never too short.
+_PARAMETER = re.compile(r"(?<=[?&])(?=([^=&?]*)=([^&]*))")
+
+
+def _secret_values(url: str) -> list[tuple[int, int]]:
+    """Where the values of secret query parameters lie (keys as libpq decodes them)."""
+    return [
+        found.span(2) for found in _PARAMETER.finditer(url) if unquote(found[1]) in SECRET_OPTIONS
+    ]
+
+
+def _redacted_conninfo(text: str) -> str:
+    """A key=value string as libpq reads it, its secrets replaced. Read by libpq itself,
+    since a value's quotes and backslash escapes decide where it ends; what libpq cannot
+    read is not shown at all (its password could end anywhere)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        options = conninfo_to_dict(text)
+    except ProgrammingError:
+        return UNREADABLE_CONNINFO
+    return make_conninfo(
+        "", **{key: "***" if key in SECRET_OPTIONS else value for key, value in options.items()}
+    )
 
 
 def max_reject_rate() -> float:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
+from urllib.parse import quote as quote_url
 
 import dagster as dg
 import pytest
@@ -270,6 +271,8 @@ _URLS = [
     "postgresql://user:{}@127.0.0.1:1/db",
     "postgresql://user:{}@127.0.0.1:1/db?connect_timeout=1",
     "postgres://:{}@127.0.0.1:1",
+    "postgresql://user@127.0.0.1:1/db?sslmode=disable&password={}",
+    "host=127.0.0.1 port=1 user=u sslpassword={} password=x",
     "host=127.0.0.1 port=1 user=u password={}",
     "host=127.0.0.1 port=1 user=u password='{}'",
 ]
@@ -297,29 +300,88 @@ def test_a_database_url_that_fails_never_shows_its_password(password: str, form:
 
 @settings(max_examples=300, deadline=None)
 @given(password=_PASSWORDS, query=st.sampled_from(["", "?sslmode=disable", "?a=b#c"]))
-def test_a_database_url_is_printed_and_derived_without_its_password(
-    password: str, query: str
-) -> None:
-    """`flights config`, `flights serve` and the demo print the URL redacted; Dagster's
-    storage URL is derived from it: for any password, the printed form shows none of it and
-    the derived one changes the database alone."""
+def test_a_database_url_derives_dagsters_by_its_database_alone(password: str, query: str) -> None:
+    """Dagster's storage URL is derived from the flight store's: for any password, only the
+    database changes."""
     url = f"postgresql://user:{password}@127.0.0.1:5432/flights{query}"
-    assert not _shows_password(redact(url)), redact(url)
     kept = query.partition("#")[0]
     assert (
         with_database(url, "dagster")
         == f"postgresql://user:{password}@127.0.0.1:5432/dagster{kept}"
     )
-    # A key=value string as libpq reads it: the value quoted, its quotes and backslashes
-    # escaped; unquoted when it has none of them nor spaces.
-    escaped = password.replace("\\", "\\\\").replace("'", "\\'")
-    values = [f"'{escaped}'"] + ([password] if not set(password) & set(" '\\") else [])
-    for value in values:
-        conninfo = f"host=127.0.0.1 port=1 user=u password={value} dbname=flights"
-        assert conninfo_to_dict(conninfo)["password"] == password  # libpq reads it so
-        shown = redact(conninfo)
-        assert not _shows_password(shown), shown
-        assert shown.endswith(" dbname=flights"), shown
+
+
+# Options beside the secret, in any order, and keys as a URL's query may spell them
+# (libpq decodes them: `pass%77ord` is `password`).
+_OTHER_OPTIONS = st.lists(
+    st.sampled_from(
+        [("host", "127.0.0.1"), ("port", "5432"), ("dbname", "flights"), ("sslmode", "disable")]
+    ),
+    unique=True,
+)
+_SECRET_KEYS = st.sampled_from(["password", "sslpassword"])
+
+
+def _spelled(key: str, encoded: list[bool]) -> str:
+    """`key` with the characters `encoded` marks percent-encoded (the first ones)."""
+    marks = (encoded + [False] * len(key))[: len(key)]
+    return "".join(f"%{ord(c):02X}" if mark else c for c, mark in zip(key, marks, strict=True))
+
+
+def _quoted(value: str, quote: bool) -> str:
+    """A key=value string's value as libpq reads it: quoted, its quotes and backslashes
+    escaped; or unquoted, spaces, quotes and backslashes escaped."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'" if quote else escaped.replace(" ", "\\ ") or "''"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    password=_PASSWORDS,
+    key=_SECRET_KEYS,
+    others=_OTHER_OPTIONS,
+    at=st.integers(0, 4),
+    form=st.sampled_from(["user info", "query", "key=value"]),
+    quote=st.booleans(),
+    encoded=st.lists(st.booleans(), max_size=11),
+)
+def test_a_connection_string_is_printed_without_its_secrets(
+    password: str,
+    key: str,
+    others: list[tuple[str, str]],
+    at: int,
+    form: str,
+    quote: bool,
+    encoded: list[bool],
+) -> None:
+    """`flights config`, `flights serve` and the demo print the flight store's URL redacted:
+    wherever libpq reads a password (or the client key's passphrase) from, whatever it
+    holds, the printed form shows none of it; a key=value string still reads as the same
+    options, the secrets replaced."""
+    options = [*others[:at], (key, password), *others[at:]]
+    if form == "key=value":
+        text = " ".join(f"{k}={_quoted(v, quote)}" for k, v in options)
+    elif form == "query":
+        text = "postgresql://user@127.0.0.1/flights?" + "&".join(
+            f"{_spelled(k, encoded) if k == key else k}={quote_url(v, safe='')}" for k, v in options
+        )
+    else:
+        text = f"postgresql://user:{quote_url(password, safe='')}@127.0.0.1/flights"
+        if others:
+            text += "?" + "&".join(f"{k}={v}" for k, v in others)
+        key = "password"
+    read = conninfo_to_dict(text)
+    assert read[key] == password, text  # libpq reads the secret so
+    shown = redact(text)
+    assert not _shows_password(shown), (text, shown)
+    if form == "key=value":
+        assert conninfo_to_dict(shown) == {**read, key: "***"}, shown
+
+
+@pytest.mark.parametrize("text", ["host=127.0.0.1 password='unclosed", "password", "a=b c"])
+def test_a_key_value_string_libpq_cannot_read_is_not_printed(text: str) -> None:
+    """Where libpq stops reading, a password may run on: none of the text is shown."""
+    assert redact(text) == "(a key=value connection string libpq cannot read)"
 
 
 @pytest.mark.apache
