@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import psycopg
+from psycopg import sql
 
 from pipelines.ingest import reason_kind
 from pipelines.warehouse.sqlfiles import load_sql
@@ -23,6 +24,11 @@ class QuarantineFilter:
     def params(self) -> dict[str, object]:
         return {"day": self.day, "reason": self.reason, "file": self.file}
 
+    @staticmethod
+    def statement(name: str) -> sql.Composed:
+        """A review statement (`sql/review/<name>.sql`) over the rows this filter matches."""
+        return load_sql(f"review/{name}").format(matching=load_sql("review/quarantine_matching"))
+
 
 @dataclass(frozen=True)
 class QuarantinedRow:
@@ -38,7 +44,7 @@ class QuarantinedRow:
 def quarantined_rows(
     conn: psycopg.Connection, which: QuarantineFilter, limit: int
 ) -> list[QuarantinedRow]:
-    rows = conn.execute(load_sql("review/quarantine_rows"), {**which.params(), "limit": limit})
+    rows = conn.execute(which.statement("quarantine_rows"), {**which.params(), "limit": limit})
     return [QuarantinedRow(*row) for row in rows.fetchall()]
 
 
@@ -47,6 +53,6 @@ def reasons_by_day(
 ) -> dict[tuple[date, bool], Counter[str]]:
     """Rejects per (day, held) by kind of reason: the numbers of the ingest's reject_reasons."""
     summary: dict[tuple[date, bool], Counter[str]] = {}
-    for day, held, reason, n in conn.execute(load_sql("review/quarantine_reasons"), which.params()):
+    for day, held, reason, n in conn.execute(which.statement("quarantine_reasons"), which.params()):
         summary.setdefault((day, held), Counter())[reason_kind(reason)] += n
     return summary
