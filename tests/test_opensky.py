@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import re
 import tarfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
@@ -25,7 +26,7 @@ from hypothesis import strategies as st
 from pipelines.cli.ingest import ingest
 from pipelines.drops.batches import BATCH_COLUMNS, DropBatch, frame_from_columns
 from pipelines.drops.files import discover_drops, read_drop
-from pipelines.drops.opensky import HEADER, read_opensky
+from pipelines.drops.opensky import EARLIEST_TIME, HEADER, LATEST_TIME, read_opensky
 from pipelines.flights.identity import FlightIdentifier, FlightRule, flight_id
 from pipelines.flights.reports import PositionReports
 from pipelines.ingest import ingest_partition
@@ -313,6 +314,47 @@ def test_lines_of_any_bytes_cost_their_own_row_only(damaged: list[bytes]) -> Non
     rejected = [r.line for b in batches for r in b.rejected]
     assert kept[0] == 2 and kept[-1] == len(lines) + 1
     assert sorted(kept + rejected) == list(range(2, len(lines) + 2))
+
+
+# A `lastposupdate` as a producer may write one: empty or blank, a time as OpenSky writes it
+# or in any float spelling, a number out of range or not finite, or any text at all.
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_POSITION_TIMES = st.one_of(
+    st.sampled_from(["", " ", "  \t"]),
+    st.floats(EARLIEST_TIME, LATEST_TIME, exclude_max=True).flatmap(
+        lambda t: st.sampled_from([f"{t:.3f}", repr(t), f"{t:e}", f" {t:.0f} ", f"+{t:.6f}"])
+    ),
+    st.floats().map(repr),
+    st.text(st.characters(exclude_characters=',"\n\r', exclude_categories=["Cs"]), max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(_POSITION_TIMES, min_size=1, max_size=6))
+def test_a_position_time_is_lastposupdate_time_where_empty_and_else_the_row_is_rejected(
+    values: list[str],
+) -> None:
+    """`time` in place of a `lastposupdate` that is given but no time would date a repeated
+    position anew (a spurious point): such a row is rejected, naming the field; an empty one
+    takes `time`. Decided per row, whatever the batch's other rows hold."""
+    row = REAL_ROWS[0].split(",")
+    lines = [",".join([*row[:14], value, *row[15:]]) for value in values]
+    batches = read(csv_bytes(lines))
+    kept = frames(batches).set_index("record")
+    rejected = {r.line: r.reason for b in batches for r in b.rejected}
+    for line, value in enumerate(values, start=2):
+        text = value.strip()
+        seconds = float(text) if _DECIMAL.fullmatch(text) else math.nan
+        if not text:
+            assert kept.at[line, "raw_timestamp"] == row[0], value
+            assert kept.at[line, "timestamp"] == pd.Timestamp(int(row[0]), unit="s", tz=UTC)
+        elif EARLIEST_TIME <= seconds < LATEST_TIME:
+            assert kept.at[line, "raw_timestamp"] == text, value
+            expected = pd.Timestamp(round(seconds * 1e6), unit="us", tz=UTC)
+            assert kept.at[line, "timestamp"] == expected, value
+        else:
+            assert line not in kept.index, value
+            assert rejected[line].startswith("lastposupdate is "), (value, rejected[line])
 
 
 def test_a_file_that_is_not_opensky_is_rejected_whole() -> None:

@@ -17,8 +17,9 @@ field is null. `geoaltitude`, `alert`, `spi` and `lastcontact` are not stored, a
 parsed; `time` is checked (a row needs one) but not stored.
 
 A row is rejected here, with its line number and text, when it has the wrong number of fields,
-a number or flag that does not parse, no `time` (or one before 2000), no `icao24` (or one that
-is not six hex digits) or no position. A first line that is not OpenSky's header rejects the
+a number or flag that does not parse, no `time` (or one outside 2000 to 2099), a
+`lastposupdate` that is given but is no such time, no `icao24` (or one that is not six hex
+digits) or no position. A first line that is not OpenSky's header rejects the
 file. Blocks of whole lines are parsed by Arrow's CSV reader with declared types; only a block
 with an unparseable value is parsed again as text to find the bad rows.
 """
@@ -376,15 +377,12 @@ def _rows(
     """Which rows can be stored, and the columns in the data model's terms; the reasons
     for the others are added to `problems`."""
     time_text = _trimmed(columns["time"])
-    try:
-        seconds = pc.cast(time_text, pa.float64())
-    except pa.ArrowInvalid:
-        numbers = pd.to_numeric(
-            pd.Series(time_text.to_numpy(zero_copy_only=False), dtype=object), errors="coerce"
-        )
-        seconds = pa.array(numbers.to_numpy(dtype=float, na_value=np.nan), from_pandas=True)
+    secs = _epoch_seconds(time_text)
+    # The position's own time: `lastposupdate`, `time` where it is empty. One that is given
+    # but no time rejects the row: `time` in its place would date a repeated position anew.
+    given_position = _trimmed(columns["lastposupdate"])
+    given_secs = _epoch_seconds(given_position)
     icao24 = pc.utf8_lower(_trimmed(columns["icao24"]))
-    secs = seconds.to_numpy(zero_copy_only=False)
     has_time = pc.is_valid(time_text).to_numpy(zero_copy_only=False)
     unplaced = np.isnan(columns["lat"].to_numpy(zero_copy_only=False)) | np.isnan(
         columns["lon"].to_numpy(zero_copy_only=False)
@@ -392,9 +390,8 @@ def _rows(
     hex6 = pc.fill_null(pc.match_substring_regex(icao24, r"^[0-9a-f]{6}$"), True)
     checks = [
         (~has_time, "time is missing"),
-        (has_time & ~np.isfinite(secs), "time is not a number"),
-        (np.isfinite(secs) & (secs < EARLIEST_TIME), "time is before 2000-01-01"),
-        (np.isfinite(secs) & (secs >= LATEST_TIME), "time is after 2099"),
+        *_time_checks("time", time_text, secs),
+        *_time_checks("lastposupdate", given_position, given_secs),
         (pc.is_null(icao24).to_numpy(zero_copy_only=False), "icao24 is missing"),
         (~hex6.to_numpy(zero_copy_only=False), "icao24 is not six hex digits"),
         (unplaced, "position missing (lat/lon empty)"),
@@ -408,7 +405,9 @@ def _rows(
     for row in problems:  # rows a text parse found unconvertible values in
         bad[row] = True
     callsign = _trimmed(columns["callsign"])
-    position_text, position_seconds = _position_time(columns["lastposupdate"], time_text, seconds)
+    has_position_time = pc.is_valid(given_position)
+    position_text = pc.if_else(has_position_time, given_position, time_text)
+    position_seconds = pc.if_else(has_position_time, pa.array(given_secs), pa.array(secs))
     data = {
         "raw_timestamp": position_text,
         "seconds": position_seconds,
@@ -426,24 +425,27 @@ def _rows(
     return ~bad, data
 
 
-def _position_time(
-    lastposupdate: pa.Array, time_text: pa.Array, seconds: pa.Array
-) -> tuple[pa.Array, pa.Array]:
-    """When the position was received: `lastposupdate` (text and seconds), `time` where that
-    is empty or not a number. A state vector repeats the last position it knows; this is
-    the position's own time, so a repeat carries the same time as the report it repeats."""
-    text = _trimmed(lastposupdate)
-    try:
-        numbers = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-    except pa.ArrowInvalid:
-        numbers = pd.to_numeric(
-            pd.Series(text.to_numpy(zero_copy_only=False), dtype=object), errors="coerce"
-        ).to_numpy(dtype=float, na_value=np.nan)
-    known = pa.array(np.isfinite(numbers) & (numbers >= EARLIEST_TIME) & (numbers < LATEST_TIME))
-    return (
-        pc.if_else(known, text, time_text),
-        pc.if_else(known, pa.array(numbers), seconds),
-    )
+# A number as the reader accepts one (ASCII decimal, optional exponent). Matched first, then
+# cast by Arrow, so a value parses the same (correctly rounded) whatever its block holds:
+# pandas' parser, used for blocks Arrow refused, could differ in the last bit.
+_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def _epoch_seconds(text: pa.Array) -> np.ndarray:
+    """Epoch seconds of trimmed text; NaN where it is empty or not a number."""
+    numeric = pc.fill_null(pc.match_substring_regex(text, _DECIMAL), False)
+    numbers = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
+    return np.asarray(pc.fill_null(numbers, np.nan).to_numpy(zero_copy_only=False), dtype=float)
+
+
+def _time_checks(name: str, text: pa.Array, secs: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """The reasons an epoch-seconds field that is given is no time this project stores."""
+    given = pc.is_valid(text).to_numpy(zero_copy_only=False)
+    return [
+        (given & ~np.isfinite(secs), f"{name} is not a number"),
+        (np.isfinite(secs) & (secs < EARLIEST_TIME), f"{name} is before 2000-01-01"),
+        (np.isfinite(secs) & (secs >= LATEST_TIME), f"{name} is after 2099"),
+    ]
 
 
 def _floats(values: pa.Array, scale: float | None = None) -> pd.arrays.FloatingArray:
