@@ -296,15 +296,20 @@ class _BlockParser:
             if name == "onground":
                 values = series.map(dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False))
                 what = "is not True or False"
+                bad = values.isna() & series.notna()
+                converted = pa.array(
+                    values.where(~bad).to_numpy(dtype=object), type=pa.bool_(), from_pandas=True
+                )
             else:
-                values = pd.to_numeric(series, errors="coerce")
+                # Padded as Arrow's typed conversion accepts it.
+                converted = _numbers(pc.utf8_trim(text, " \t"))
                 what = "is not a number"
-            bad = values.isna() & series.notna()
+                bad = pd.Series(
+                    pc.and_(pc.is_null(converted), pc.is_valid(text)).to_numpy(zero_copy_only=False)
+                )
             for row, raw in zip(np.flatnonzero(bad), series[bad], strict=True):
                 problems.setdefault(int(row), []).append(f"{name} {what}: {raw[:40]!r}")
-            columns[name] = pa.array(
-                values.where(~bad).to_numpy(dtype=object), type=_TYPES[name], from_pandas=True
-            )
+            columns[name] = converted
         return columns
 
     def _rejects(
@@ -425,17 +430,22 @@ def _rows(
     return ~bad, data
 
 
-# A number as the reader accepts one (ASCII decimal, optional exponent). Matched first, then
-# cast by Arrow, so a value parses the same (correctly rounded) whatever its block holds:
-# pandas' parser, used for blocks Arrow refused, could differ in the last bit.
-_DECIMAL = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+# A number as Arrow's CSV conversion reads one: an ASCII decimal with an optional exponent,
+# or NaN, Inf or Infinity in any case, signed or not. Text is matched, then cast by Arrow, so
+# a value reads the same (correctly rounded) in a block Arrow refused as in a clean one.
+_NUMBER = r"^[+-]?((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|(?i:nan|inf|infinity))$"
+
+
+def _numbers(text: pa.Array) -> pa.Array:
+    """Float64 of the text; null where it is null or not a number."""
+    numeric = pc.fill_null(pc.match_substring_regex(text, _NUMBER), False)
+    return pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
 
 
 def _epoch_seconds(text: pa.Array) -> np.ndarray:
     """Epoch seconds of trimmed text; NaN where it is empty or not a number."""
-    numeric = pc.fill_null(pc.match_substring_regex(text, _DECIMAL), False)
-    numbers = pc.cast(pc.if_else(numeric, text, pa.scalar(None, pa.string())), pa.float64())
-    return np.asarray(pc.fill_null(numbers, np.nan).to_numpy(zero_copy_only=False), dtype=float)
+    numbers = pc.fill_null(_numbers(text), np.nan)
+    return np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=float)
 
 
 def _time_checks(name: str, text: pa.Array, secs: np.ndarray) -> list[tuple[np.ndarray, str]]:
@@ -452,7 +462,10 @@ def _floats(values: pa.Array, scale: float | None = None) -> pd.arrays.FloatingA
     numbers = values.to_numpy(zero_copy_only=False)
     mask = np.isnan(numbers)
     if scale is not None:
-        numbers = np.round(numbers * scale)
+        # A value near the float limit overflows to infinity, which validation rejects as
+        # out of range: not worth a warning in the run's log.
+        with np.errstate(over="ignore"):
+            numbers = np.round(numbers * scale)
     return pd.arrays.FloatingArray(np.where(mask, 0.0, numbers), mask)
 
 
