@@ -8,13 +8,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from grpc_tools import protoc
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.ingest import ingest_partition
@@ -317,3 +317,50 @@ def test_keys_of_earlier_batches_are_found_in_every_sorted_run(
             largest_batch = max(largest_batch, len(split.new))
             assert keys.keys_in_memory <= max(_SmallRuns.RUN_KEYS, largest_batch)
             seen |= batch
+
+
+# Times a few microseconds apart, to the nanosecond, as ISO text or epoch seconds: many pairs
+# share a microsecond and differ below it.
+_FINE_TIMES = st.tuples(
+    st.integers(0, 4_000), st.sampled_from(["iso", "epoch"]), st.sampled_from([1.0, 1.5])
+)
+_fine_days = iter(range(1, 10_000))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(reports=st.lists(st.tuples(st.sampled_from("ab"), _FINE_TIMES), min_size=1, max_size=12))
+def test_times_finer_than_a_microsecond_are_one_key_as_the_database_keeps_them(
+    apache_url: str, tmp_path_factory: pytest.TempPathFactory, reports: list
+) -> None:
+    """Two reports of a flight a nanosecond apart were two keys to the ingest and one to the
+    table's primary key: the upsert failed the whole day (`ON CONFLICT DO UPDATE command
+    cannot affect row a second time`). Times are kept to the microsecond from the start, so
+    such reports are duplicates (the same values) or conflicting duplicates, and the day
+    completes and reconciles."""
+    day = date(2023, 1, 1) + timedelta(days=next(_fine_days))
+    start = pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=6)
+    records, keys = [], set()
+    for flight, (nanos, spelling, latitude) in reports:
+        moment = start + pd.Timedelta(nanoseconds=nanos)
+        if spelling == "iso":
+            text = f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}{moment.nanosecond:03d}Z"
+        else:
+            text = f"{moment.value // 10**9}.{moment.value % 10**9:09d}"
+        records.append(
+            {"flight_id": flight, "latitude": latitude, "longitude": 2, "timestamp": text}
+        )
+        keys.add((flight, moment.floor("us")))
+    root = tmp_path_factory.mktemp("fine")
+    write_jsonl(root / day.isoformat() / "t.jsonl", records)
+    report = ingest_partition(apache_url, day, root, max_reject_rate=1.0)
+    assert report.reconciles
+    assert report.rows_stored == len(keys)
+    with connect(apache_url) as conn:
+        stored = conn.execute(
+            "SELECT flight_id, timestamp FROM flight_data "
+            "WHERE timestamp >= %s AND timestamp < %s + interval '1 day'",
+            (start, start),
+        ).fetchall()
+    assert {(f, pd.Timestamp(t)) for f, t in stored} == keys

@@ -14,6 +14,7 @@ import re
 import tarfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -344,14 +345,15 @@ def test_a_position_time_is_lastposupdate_time_where_empty_and_else_the_row_is_r
     rejected = {r.line: r.reason for b in batches for r in b.rejected}
     for line, value in enumerate(values, start=2):
         text = value.strip()
-        seconds = float(text) if _DECIMAL.fullmatch(text) else math.nan
+        seconds = Decimal(text) if _DECIMAL.fullmatch(text) else Decimal("NaN")
         if not text:
             assert kept.at[line, "raw_timestamp"] == row[0], value
             assert kept.at[line, "timestamp"] == pd.Timestamp(int(row[0]), unit="s", tz=UTC)
-        elif EARLIEST_TIME <= seconds < LATEST_TIME:
+        elif not seconds.is_nan() and EARLIEST_TIME <= seconds < LATEST_TIME:
             assert kept.at[line, "raw_timestamp"] == text, value
-            expected = pd.Timestamp(round(seconds * 1e6), unit="us", tz=UTC)
-            assert kept.at[line, "timestamp"] == expected, value
+            # Exactly, to the microsecond the database keeps (finer digits dropped).
+            micros = int((seconds * 10**6).to_integral_value(ROUND_FLOOR))
+            assert kept.at[line, "timestamp"] == pd.Timestamp(micros, unit="us", tz=UTC), value
         else:
             assert line not in kept.index, value
             assert rejected[line].startswith("lastposupdate is "), (value, rejected[line])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -65,14 +66,55 @@ def parse_timestamps(raw: pd.Series) -> pd.Series:
     if missing.any():
         rest = raw[missing].astype(object)
         iso = pd.to_datetime(rest, utc=True, errors="coerce", format="ISO8601")
-        epoch = pd.to_numeric(rest.str.strip(), errors="coerce").astype("float64")
-        plausible = (epoch >= EARLIEST_TIMESTAMP.timestamp()) & (
-            epoch < LATEST_TIMESTAMP.timestamp()
-        )
-        epoch = epoch.where(plausible)
-        iso = iso.where(iso.notna(), pd.to_datetime(epoch, unit="s", utc=True, errors="coerce"))
-        parsed[missing] = iso.astype("datetime64[ns, UTC]")
+        epoch = pd.Series(
+            epoch_nanoseconds(arrow.filter(pa.array(missing.to_numpy()))),
+            index=rest.index,
+            dtype="datetime64[ns]",
+        ).dt.tz_localize("UTC")
+        # The database keeps microseconds: finer digits are dropped here, or two reports a
+        # nanosecond apart would be two keys to pandas and one to the table's primary key.
+        parsed[missing] = iso.where(iso.notna(), epoch).dt.floor("us").astype("datetime64[ns, UTC]")
     return parsed
+
+
+# Epoch seconds as decimal text, split at the point: whole seconds (leading zeros dropped, so
+# that a long run of them still casts) and up to nanoseconds of fraction; and, rarer, with an
+# exponent. Read digit by digit, not through a float: a float of about 1.7e9 seconds holds
+# only a quarter of a microsecond, and `1217726545.267459` came out as .267458916.
+_EPOCH_DIGITS = r"^\+?0*(?P<whole>\d{1,12})(?:\.(?P<fraction>\d*))?$"
+_EPOCH_EXPONENT = r"^\+?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$"
+
+
+def epoch_nanoseconds(text: pa.Array) -> np.ndarray:
+    """Nanoseconds since the epoch of epoch-seconds text, exactly (finer digits dropped);
+    NaT where the text is not such a number or the time lies outside 2000..2099."""
+    text = pc.utf8_trim_whitespace(text)
+    parts = pc.extract_regex(pc.fill_null(text, ""), _EPOCH_DIGITS)
+    whole = pc.cast(pc.if_else(pc.is_valid(parts), parts.field("whole"), "0"), pa.int64())
+    # Whole seconds out of range are no time, and kept out of the product (it would wrap).
+    matched = pc.and_(
+        pc.is_valid(parts),
+        pc.and_(
+            pc.greater_equal(whole, int(EARLIEST_TIMESTAMP.timestamp())),
+            pc.less(whole, int(LATEST_TIMESTAMP.timestamp())),
+        ),
+    )
+    fraction = pc.if_else(matched, parts.field("fraction"), "")
+    fraction = pc.utf8_slice_codeunits(pc.utf8_rpad(fraction, 9, "0"), 0, 9)
+    seconds = pc.if_else(matched, whole, 0)
+    nanos = pc.add(pc.multiply(seconds, 1_000_000_000), pc.cast(fraction, pa.int64()))
+    values = np.array(pc.if_else(matched, nanos, -1).to_numpy())
+    for i in np.flatnonzero(pc.fill_null(pc.match_substring_regex(text, _EPOCH_EXPONENT), False)):
+        try:
+            exact = Decimal(text[int(i)].as_py()).scaleb(9)
+        except ArithmeticError:  # an exponent beyond what Decimal holds: no time either
+            continue
+        if EARLIEST_TIMESTAMP.value <= exact < LATEST_TIMESTAMP.value:
+            values[i] = int(exact.to_integral_value(ROUND_FLOOR))
+    plausible = (values >= EARLIEST_TIMESTAMP.value) & (values < LATEST_TIMESTAMP.value)
+    return np.where(plausible, values, np.datetime64("NaT").astype(np.int64)).astype(
+        "datetime64[ns]"
+    )
 
 
 def _exact(text: pa.Array, parsed: pa.Array) -> pa.Array:

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipelines.drops.batches import DropBatch, frame_from_columns
+from pipelines.drops.batches import DropBatch, epoch_nanoseconds, frame_from_columns
 from pipelines.drops.stream import GZIP_MAGIC, DropReadError, GzipStream, read_chunks
 from pipelines.flights.records import METADATA_COLUMNS, Rejected
 
@@ -382,11 +382,9 @@ def _rows(
     """Which rows can be stored, and the columns in the data model's terms; the reasons
     for the others are added to `problems`."""
     time_text = _trimmed(columns["time"])
-    secs = _epoch_seconds(time_text)
     # The position's own time: `lastposupdate`, `time` where it is empty. One that is given
     # but no time rejects the row: `time` in its place would date a repeated position anew.
     given_position = _trimmed(columns["lastposupdate"])
-    given_secs = _epoch_seconds(given_position)
     icao24 = pc.utf8_lower(_trimmed(columns["icao24"]))
     has_time = pc.is_valid(time_text).to_numpy(zero_copy_only=False)
     unplaced = np.isnan(columns["lat"].to_numpy(zero_copy_only=False)) | np.isnan(
@@ -395,8 +393,8 @@ def _rows(
     hex6 = pc.fill_null(pc.match_substring_regex(icao24, r"^[0-9a-f]{6}$"), True)
     checks = [
         (~has_time, "time is missing"),
-        *_time_checks("time", time_text, secs),
-        *_time_checks("lastposupdate", given_position, given_secs),
+        *_time_checks("time", time_text),
+        *_time_checks("lastposupdate", given_position),
         (pc.is_null(icao24).to_numpy(zero_copy_only=False), "icao24 is missing"),
         (~hex6.to_numpy(zero_copy_only=False), "icao24 is not six hex digits"),
         (unplaced, "position missing (lat/lon empty)"),
@@ -412,10 +410,8 @@ def _rows(
     callsign = _trimmed(columns["callsign"])
     has_position_time = pc.is_valid(given_position)
     position_text = pc.if_else(has_position_time, given_position, time_text)
-    position_seconds = pc.if_else(has_position_time, pa.array(given_secs), pa.array(secs))
     data = {
         "raw_timestamp": position_text,
-        "seconds": position_seconds,
         "lat": columns["lat"],
         "lon": columns["lon"],
         "velocity": columns["velocity"],
@@ -448,13 +444,17 @@ def _epoch_seconds(text: pa.Array) -> np.ndarray:
     return np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=float)
 
 
-def _time_checks(name: str, text: pa.Array, secs: np.ndarray) -> list[tuple[np.ndarray, str]]:
-    """The reasons an epoch-seconds field that is given is no time this project stores."""
+def _time_checks(name: str, text: pa.Array) -> list[tuple[np.ndarray, str]]:
+    """The reasons an epoch-seconds field that is given is no time this project stores
+    (the range decided on the exact value, as it is stored)."""
     given = pc.is_valid(text).to_numpy(zero_copy_only=False)
+    numbers = _epoch_seconds(text)
+    outside = np.isfinite(numbers) & np.isnat(epoch_nanoseconds(text))
+    early = numbers < (EARLIEST_TIME + LATEST_TIME) / 2
     return [
-        (given & ~np.isfinite(secs), f"{name} is not a number"),
-        (np.isfinite(secs) & (secs < EARLIEST_TIME), f"{name} is before 2000-01-01"),
-        (np.isfinite(secs) & (secs >= LATEST_TIME), f"{name} is after 2099"),
+        (given & ~np.isfinite(numbers), f"{name} is not a number"),
+        (outside & early, f"{name} is before 2000-01-01"),
+        (outside & ~early, f"{name} is after 2099"),
     ]
 
 
@@ -481,7 +481,9 @@ def _frame(data: dict[str, pa.Array], lines: np.ndarray, keep: np.ndarray) -> pd
         data = {name: values.take(index) for name, values in data.items()}
         lines = lines[keep]
     n = len(lines)
-    micros = np.round(data["seconds"].to_numpy(zero_copy_only=False) * 1e6).astype(np.int64)
+    # Read digit by digit as any drop's epoch seconds are, finer digits than the database's
+    # microseconds dropped.
+    micros = epoch_nanoseconds(data["raw_timestamp"]).astype("datetime64[us]").astype(np.int64)
     onground = data["onground"]
     callsign = _strings(data["callsign"])
 
