@@ -77,33 +77,57 @@ def parse_timestamps(raw: pd.Series) -> pd.Series:
     return parsed
 
 
-# Epoch seconds as decimal text, split at the point: whole seconds (leading zeros dropped, so
-# that a long run of them still casts) and up to nanoseconds of fraction; and, rarer, with an
-# exponent. Read digit by digit, not through a float: a float of about 1.7e9 seconds holds
-# only a quarter of a microsecond, and `1217726545.267459` came out as .267458916.
+# Epoch seconds with at most six fraction digits (OpenSky writes three): below 2^32 seconds a
+# float holds such a time to within half a microsecond, so rounding it to microseconds gives
+# the digits exactly, at a fraction of the cost of reading them one by one.
+_EPOCH_MICROS = r"^\+?\d{1,12}(\.\d{0,6})?$"
+# Any other epoch seconds: split at the point (leading zeros dropped, so that a long run of
+# them still casts), up to nanoseconds of fraction; or, rarer, with an exponent. Read digit
+# by digit: through a float, `1217726545.2674599999` would come out as .26746.
 _EPOCH_DIGITS = r"^\+?0*(?P<whole>\d{1,12})(?:\.(?P<fraction>\d*))?$"
 _EPOCH_EXPONENT = r"^\+?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$"
+_NOT_A_TIME = -1
 
 
 def epoch_nanoseconds(text: pa.Array) -> np.ndarray:
     """Nanoseconds since the epoch of epoch-seconds text, exactly (finer digits dropped);
     NaT where the text is not such a number or the time lies outside 2000..2099."""
     text = pc.utf8_trim_whitespace(text)
+    short = pc.fill_null(pc.match_substring_regex(text, _EPOCH_MICROS), False)
+    seconds = pc.cast(pc.if_else(short, text, pa.scalar(None, pa.string())), pa.float64())
+    floats = pc.fill_null(seconds, np.nan).to_numpy(zero_copy_only=False)
+    in_range = (floats >= _EARLIEST_SECONDS) & (floats < _LATEST_SECONDS)
+    micros = np.round(np.where(in_range, floats, 0) * 1e6).astype(np.int64)
+    values = np.where(in_range, micros * 1000, _NOT_A_TIME)
+    others = pc.and_(pc.is_valid(text), pc.invert(short))
+    rest = np.flatnonzero(others.to_numpy(zero_copy_only=False))
+    if len(rest):
+        values[rest] = _epoch_digits(text.take(pa.array(rest)))
+    plausible = (values >= EARLIEST_TIMESTAMP.value) & (values < LATEST_TIMESTAMP.value)
+    return np.where(plausible, values, np.datetime64("NaT").astype(np.int64)).astype(
+        "datetime64[ns]"
+    )
+
+
+_EARLIEST_SECONDS = int(EARLIEST_TIMESTAMP.timestamp())
+_LATEST_SECONDS = int(LATEST_TIMESTAMP.timestamp())
+
+
+def _epoch_digits(text: pa.Array) -> np.ndarray:
+    """`epoch_nanoseconds` of text that is not a short epoch number, digit by digit;
+    _NOT_A_TIME where it is no epoch time in range."""
     parts = pc.extract_regex(pc.fill_null(text, ""), _EPOCH_DIGITS)
     whole = pc.cast(pc.if_else(pc.is_valid(parts), parts.field("whole"), "0"), pa.int64())
     # Whole seconds out of range are no time, and kept out of the product (it would wrap).
     matched = pc.and_(
         pc.is_valid(parts),
-        pc.and_(
-            pc.greater_equal(whole, int(EARLIEST_TIMESTAMP.timestamp())),
-            pc.less(whole, int(LATEST_TIMESTAMP.timestamp())),
-        ),
+        pc.and_(pc.greater_equal(whole, _EARLIEST_SECONDS), pc.less(whole, _LATEST_SECONDS)),
     )
     fraction = pc.if_else(matched, parts.field("fraction"), "")
     fraction = pc.utf8_slice_codeunits(pc.utf8_rpad(fraction, 9, "0"), 0, 9)
     seconds = pc.if_else(matched, whole, 0)
     nanos = pc.add(pc.multiply(seconds, 1_000_000_000), pc.cast(fraction, pa.int64()))
-    values = np.array(pc.if_else(matched, nanos, -1).to_numpy())
+    values = np.array(pc.if_else(matched, nanos, _NOT_A_TIME).to_numpy())
     for i in np.flatnonzero(pc.fill_null(pc.match_substring_regex(text, _EPOCH_EXPONENT), False)):
         try:
             exact = Decimal(text[int(i)].as_py()).scaleb(9)
@@ -111,10 +135,7 @@ def epoch_nanoseconds(text: pa.Array) -> np.ndarray:
             continue
         if EARLIEST_TIMESTAMP.value <= exact < LATEST_TIMESTAMP.value:
             values[i] = int(exact.to_integral_value(ROUND_FLOOR))
-    plausible = (values >= EARLIEST_TIMESTAMP.value) & (values < LATEST_TIMESTAMP.value)
-    return np.where(plausible, values, np.datetime64("NaT").astype(np.int64)).astype(
-        "datetime64[ns]"
-    )
+    return values
 
 
 def _exact(text: pa.Array, parsed: pa.Array) -> pa.Array:

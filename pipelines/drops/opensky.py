@@ -385,6 +385,8 @@ def _rows(
     # The position's own time: `lastposupdate`, `time` where it is empty. One that is given
     # but no time rejects the row: `time` in its place would date a repeated position anew.
     given_position = _trimmed(columns["lastposupdate"])
+    time_exact = epoch_nanoseconds(time_text)
+    position_exact = epoch_nanoseconds(given_position)
     icao24 = pc.utf8_lower(_trimmed(columns["icao24"]))
     has_time = pc.is_valid(time_text).to_numpy(zero_copy_only=False)
     unplaced = np.isnan(columns["lat"].to_numpy(zero_copy_only=False)) | np.isnan(
@@ -393,8 +395,8 @@ def _rows(
     hex6 = pc.fill_null(pc.match_substring_regex(icao24, r"^[0-9a-f]{6}$"), True)
     checks = [
         (~has_time, "time is missing"),
-        *_time_checks("time", time_text),
-        *_time_checks("lastposupdate", given_position),
+        *_time_checks("time", time_text, time_exact),
+        *_time_checks("lastposupdate", given_position, position_exact),
         (pc.is_null(icao24).to_numpy(zero_copy_only=False), "icao24 is missing"),
         (~hex6.to_numpy(zero_copy_only=False), "icao24 is not six hex digits"),
         (unplaced, "position missing (lat/lon empty)"),
@@ -410,8 +412,12 @@ def _rows(
     callsign = _trimmed(columns["callsign"])
     has_position_time = pc.is_valid(given_position)
     position_text = pc.if_else(has_position_time, given_position, time_text)
+    position_time = np.where(
+        has_position_time.to_numpy(zero_copy_only=False), position_exact, time_exact
+    )
     data = {
         "raw_timestamp": position_text,
+        "position_time": pa.array(position_time.astype("datetime64[us]")),
         "lat": columns["lat"],
         "lon": columns["lon"],
         "velocity": columns["velocity"],
@@ -444,17 +450,21 @@ def _epoch_seconds(text: pa.Array) -> np.ndarray:
     return np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=float)
 
 
-def _time_checks(name: str, text: pa.Array) -> list[tuple[np.ndarray, str]]:
+def _time_checks(name: str, text: pa.Array, exact: np.ndarray) -> list[tuple[np.ndarray, str]]:
     """The reasons an epoch-seconds field that is given is no time this project stores
-    (the range decided on the exact value, as it is stored)."""
-    given = pc.is_valid(text).to_numpy(zero_copy_only=False)
-    numbers = _epoch_seconds(text)
-    outside = np.isfinite(numbers) & np.isnat(epoch_nanoseconds(text))
+    (its range decided on `exact`, its value as it is stored). Only the values that are no
+    such time are looked at again, to say why."""
+    unusable = pc.is_valid(text).to_numpy(zero_copy_only=False) & np.isnat(exact)
+    if not unusable.any():
+        return []
+    numbers = np.full(len(exact), np.nan)
+    rows = np.flatnonzero(unusable)
+    numbers[rows] = _epoch_seconds(text.take(pa.array(rows)))
     early = numbers < (EARLIEST_TIME + LATEST_TIME) / 2
     return [
-        (given & ~np.isfinite(numbers), f"{name} is not a number"),
-        (outside & early, f"{name} is before 2000-01-01"),
-        (outside & ~early, f"{name} is after 2099"),
+        (unusable & ~np.isfinite(numbers), f"{name} is not a number"),
+        (unusable & np.isfinite(numbers) & early, f"{name} is before 2000-01-01"),
+        (unusable & np.isfinite(numbers) & ~early, f"{name} is after 2099"),
     ]
 
 
@@ -481,9 +491,6 @@ def _frame(data: dict[str, pa.Array], lines: np.ndarray, keep: np.ndarray) -> pd
         data = {name: values.take(index) for name, values in data.items()}
         lines = lines[keep]
     n = len(lines)
-    # Read digit by digit as any drop's epoch seconds are, finer digits than the database's
-    # microseconds dropped.
-    micros = epoch_nanoseconds(data["raw_timestamp"]).astype("datetime64[us]").astype(np.int64)
     onground = data["onground"]
     callsign = _strings(data["callsign"])
 
@@ -493,7 +500,11 @@ def _frame(data: dict[str, pa.Array], lines: np.ndarray, keep: np.ndarray) -> pd
     frame = pd.DataFrame(
         {
             "flight_id": nothing(),
-            "timestamp": pd.to_datetime(micros, unit="us", utc=True).astype("datetime64[ns, UTC]"),
+            # Read exactly as any drop's epoch seconds are, finer digits than the database's
+            # microseconds dropped.
+            "timestamp": pd.to_datetime(
+                data["position_time"].to_numpy(zero_copy_only=False), utc=True
+            ).astype("datetime64[ns, UTC]"),
             "latitude": _floats(data["lat"]),
             "longitude": _floats(data["lon"]),
             "altitude": _floats(data["baroaltitude"], FEET_PER_METRE),
