@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.assets.landing_sensor import landing_zone_sensor
@@ -211,14 +212,28 @@ def _snapshot(archive: Path) -> dict[Path, bytes | str]:
 @settings(
     max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(earlier=st.sampled_from(EARLIER), taken=st.integers(0, 2), pipe=st.booleans())
+@given(
+    earlier=st.sampled_from(EARLIER),
+    taken=st.integers(0, 2),
+    pipe=st.booleans(),
+    other_file_system=st.booleans(),
+)
+@example(earlier="nothing", taken=0, pipe=True, other_file_system=True)
+@example(earlier="a file", taken=1, pipe=True, other_file_system=True)
 def test_archiving_a_day_keeps_everything_the_archive_held_and_fails_on_nothing(
-    apache_url: str, earlier: str, taken: int, pipe: bool
+    apache_url: str, earlier: str, taken: int, pipe: bool, other_file_system: bool
 ) -> None:
     """A day archived again is merged into its earlier archive only when nothing would be
     replaced; otherwise it goes beside it (`<day>.N`). Every file the day held is archived
-    with its bytes, and every entry the archive held stays as it was."""
-    with tempfile.TemporaryDirectory() as scratch:
+    with its bytes, and every entry the archive held stays as it was. An archive on another
+    file system (memory-backed /dev/shm, where the machine has it) is reached by copying:
+    a pipe in the day failed that copy and left half of it behind."""
+    shared_memory = Path("/dev/shm")
+    elsewhere = other_file_system and shared_memory.is_dir() and os.access(shared_memory, os.W_OK)
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        tempfile.TemporaryDirectory(dir=shared_memory if elsewhere else None) as archive_base,
+    ):
         base = Path(scratch)
         day = FIRST_DAY - timedelta(days=30)
         folder = base / "landing" / day.isoformat()
@@ -230,7 +245,7 @@ def test_archiving_a_day_keeps_everything_the_archive_held_and_fails_on_nothing(
         os.utime(folder / "day.pb", (an_hour_ago, an_hour_ago))
         day_bytes = (folder / "day.pb").read_bytes()
 
-        archive = base / "archive"
+        archive = Path(archive_base) / "archive"
         at = archive / day.isoformat()
         (base / "elsewhere").mkdir()
         if earlier in ("other files", "the same file", "other bytes"):
@@ -264,5 +279,9 @@ def test_archiving_a_day_keeps_everything_the_archive_held_and_fails_on_nothing(
             if home.is_dir() and not home.is_symlink()
         )
         if pipe:
-            assert any(os.path.lexists(home / "pipe.pb") for home in homes if home.is_dir())
+            assert any(
+                stat.S_ISFIFO(os.lstat(home / "pipe.pb").st_mode)
+                for home in homes
+                if home.is_dir() and os.path.lexists(home / "pipe.pb")
+            )
         assert not any((base / "elsewhere").iterdir())

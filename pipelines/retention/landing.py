@@ -12,6 +12,7 @@ from __future__ import annotations
 import filecmp
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -93,12 +94,28 @@ def _archive(folder: Path, target: Path) -> None:
     fails on what an archive already holds."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if not os.path.lexists(target):
-        shutil.move(folder, target)
+        _move(folder, target)
     elif _merges_cleanly(folder, target):
         shutil.copytree(folder, target, symlinks=True, dirs_exist_ok=True)
         shutil.rmtree(folder)
     else:
-        shutil.move(folder, _free_name(target))
+        _move(folder, _free_name(target))
+
+
+def _move(folder: Path, target: Path) -> None:
+    """`shutil.move`, whose copy to another file system failed on a FIFO, socket or device
+    in the day (and left half a copy behind): such an entry is made again there."""
+    shutil.move(folder, target, copy_function=_copy_entry)
+
+
+def _copy_entry(source: str, destination: str) -> None:
+    """A regular file's bytes and times; any other entry made anew with its type and mode."""
+    status = os.lstat(source)
+    if stat.S_ISREG(status.st_mode):
+        shutil.copy2(source, destination)
+        return
+    os.mknod(destination, status.st_mode, status.st_rdev)
+    shutil.copystat(source, destination, follow_symlinks=False)
 
 
 def _merges_cleanly(folder: Path, target: Path) -> bool:
