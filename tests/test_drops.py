@@ -5,16 +5,18 @@ from __future__ import annotations
 import gzip
 import json
 import tempfile
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.drops import discover_drops, read_drop
+from pipelines.drops.batches import parse_timestamps
 from pipelines.ingest import reason_kind
 from pipelines.quality.validate import validate_batch
 from tests.drops_factory import framed, message, write_jsonl, write_pb
@@ -135,6 +137,53 @@ def test_epoch_seconds_are_read_exactly_to_the_microsecond(
     assert rejects == []
     got = [ts.value for ts in frames[0]["timestamp"]][: len(times)]
     assert got == [int((t * 10**6).to_integral_value(ROUND_FLOOR)) * 1000 for t, _ in times]
+
+
+@st.composite
+def iso_times(draw: st.DrawFn) -> str:
+    """ISO 8601 as producers write it: extended or basic, a date alone or a clock to the
+    hour, minute, second or any fraction, `T` or a space, naive or with any zone."""
+    y, mo, d = draw(st.integers(2000, 2023)), draw(st.integers(1, 12)), draw(st.integers(1, 28))
+    h, mi, s = draw(st.integers(0, 23)), draw(st.integers(0, 59)), draw(st.integers(0, 59))
+    basic = draw(st.booleans())
+    date = f"{y:04d}{mo:02d}{d:02d}" if basic else f"{y:04d}-{mo:02d}-{d:02d}"
+    shape = draw(st.sampled_from(["date", "h", "hm", "hms", "fraction"]))
+    if shape == "date":
+        return date
+    c = "" if basic else ":"
+    fraction = "." + draw(st.text("0123456789", min_size=1, max_size=9))
+    clock = {
+        "h": f"{h:02d}",
+        "hm": f"{h:02d}{c}{mi:02d}",
+        "hms": f"{h:02d}{c}{mi:02d}{c}{s:02d}",
+        "fraction": f"{h:02d}{c}{mi:02d}{c}{s:02d}{fraction}",
+    }[shape]
+    separator = draw(st.sampled_from(["T", " "]))
+    zone = draw(st.sampled_from(["Z", "", "+00:00", "+05:30", "-08:00", "+0100", "+01"]))
+    return f"{date}{separator}{clock}{zone}"
+
+
+def _stored(times: pd.Series) -> list[object]:
+    return [None if pd.isna(t) else t.value for t in times]
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(iso_times(), min_size=1, max_size=6))
+def test_an_iso_time_reads_as_python_reads_it_whatever_its_neighbours(texts: list[str]) -> None:
+    """Each time reads as it does alone, and as Python's ISO 8601 parser reads it (naive
+    means UTC; to the microsecond): pandas, given a naive time after a zoned one, gave it
+    the other's offset (`08:33:42.9` after `09:37:30+0100` came out as 07:33:42.9)."""
+    together = _stored(parse_timestamps(pd.Series(texts, dtype="string[pyarrow]")))
+    alone = [_stored(parse_timestamps(pd.Series([t], dtype="string[pyarrow]")))[0] for t in texts]
+    assert together == alone
+    for text, value in zip(texts, together, strict=True):
+        try:
+            reference = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            continue  # a spelling Python refuses: only its independence is checked
+        if reference.tzinfo is None:
+            reference = reference.replace(tzinfo=UTC)
+        assert value == pd.Timestamp(reference).value, text
 
 
 def test_a_truncated_stream_keeps_what_came_before_and_records_the_rest(tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def parse_timestamps(raw: pd.Series) -> pd.Series:
     missing = parsed.isna() & raw.notna()
     if missing.any():
         rest = raw[missing].astype(object)
-        iso = pd.to_datetime(rest, utc=True, errors="coerce", format="ISO8601")
+        iso = _iso_times(rest)
         epoch = pd.Series(
             epoch_nanoseconds(arrow.filter(pa.array(missing.to_numpy()))),
             index=rest.index,
@@ -74,6 +74,25 @@ def parse_timestamps(raw: pd.Series) -> pd.Series:
         # The database keeps microseconds: finer digits are dropped here, or two reports a
         # nanosecond apart would be two keys to pandas and one to the table's primary key.
         parsed[missing] = iso.where(iso.notna(), epoch).dt.floor("us").astype("datetime64[ns, UTC]")
+    return parsed
+
+
+# A time that names its zone after its clock: `Z`, or an offset from UTC (`+05:30`, `-0800`,
+# `+01`); a date alone (`2024-03-01`) names none, though it ends like an offset.
+_ZONED = r"(?i)[t\s]\d\d(?::?\d\d(?::?\d\d(?:[.,]\d*)?)?)?\s*(?:z|[+-]\d\d(?::?\d\d)?)\s*$"
+
+
+def _iso_times(text: pd.Series) -> pd.Series:
+    """Any ISO 8601 time, UTC; NaT where the text is none. Naive and zoned times are parsed
+    apart: in one call, pandas gives a naive time the offset of a zoned one before it
+    (`10:00` after `10:00+05:30` came out as 04:30), so a time would depend on its
+    neighbours."""
+    zoned = text.str.contains(_ZONED, regex=True, na=False)
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    for part in (zoned, ~zoned):
+        if part.any():
+            times = pd.to_datetime(text[part], utc=True, errors="coerce", format="ISO8601")
+            parsed[part] = times.astype("datetime64[ns, UTC]")
     return parsed
 
 
