@@ -17,17 +17,13 @@ import yaml
 from dagster._core.instance.ref import InstanceRef
 
 from pipelines import settings
-from pipelines.warehouse.connection import connect
+from pipelines.warehouse.connection import connect, first_line
 
 # What an operator does about a dagster.yaml that cannot be read or loaded.
 FIX_CONFIG = "fix it (the project's dagster_home/dagster.yaml is the reference)"
 
 # The storage section of dagster.yaml whose URL the settings supply.
 STORAGE_FROM_ENV = {"postgres": {"postgres_url": {"env": "DAGSTER_POSTGRES_URL"}}}
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 class StorageUnreachable(ValueError):
@@ -41,7 +37,7 @@ def check_storage(url: str) -> None:
         with connect(url, connect_timeout=10):
             pass
     except psycopg.OperationalError as exc:
-        reason = _first_line(exc)
+        reason = first_line(exc)
         if "does not exist" in reason:
             step = "create that database on its server, or set DAGSTER_POSTGRES_URL to one"
         else:
@@ -80,7 +76,7 @@ def _yaml_reason(exc: Exception) -> str:
     problem = getattr(exc, "problem", None)
     if problem and mark is not None:
         return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
-    return _first_line(exc)
+    return first_line(exc)
 
 
 def _instance_config(config_file: Path) -> dict[str, Any]:

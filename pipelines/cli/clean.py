@@ -9,7 +9,7 @@ import click
 from pipelines import settings
 from pipelines.retention import policy as retention_settings
 from pipelines.retention.landing import LandingAction, prune_landing
-from pipelines.warehouse.connection import connect, retrying
+from pipelines.warehouse.connection import connect, first_line, retrying
 from pipelines.warehouse.retention import Chunk, CleanReport, clean
 
 
@@ -79,7 +79,7 @@ def clean_command(
             )
 
     def say_retry(exc: BaseException, wait: float) -> None:
-        reason = str(exc).strip().splitlines()[0]
+        reason = first_line(exc)
         click.echo(f"database unavailable ({reason}); retrying in {wait:.1f} s", err=True)
 
     # Every step of the cleaner is idempotent: after a lost connection it starts again and

@@ -12,7 +12,7 @@ import click
 import psycopg
 
 from pipelines import localdb, settings
-from pipelines.warehouse.connection import connect
+from pipelines.warehouse.connection import connect, first_line
 from pipelines.warehouse.migrations import MigrationError, migrate
 
 # Errors that carry a message meant for the operator: printed as one line, exit status 1.
@@ -172,8 +172,7 @@ def run_command() -> int:
         exc.show()
         return exc.exit_code
     except OPERATOR_ERRORS as exc:
-        message = str(exc).strip().splitlines()
-        line = message[0] if message else type(exc).__name__
+        line = first_line(exc)
         if isinstance(exc, psycopg.OperationalError) and "refused" in line:
             line += " (is the database up? `flights db up` starts the local one)"
         if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedFunction):

@@ -126,7 +126,7 @@ def _merges_cleanly(folder: Path, target: Path) -> bool:
         return False
     for path in [folder, *folder.rglob("*")]:
         if not (path.is_symlink() or path.is_dir() or path.is_file()):
-            return False  # a FIFO, socket or device: moved, never copied
+            return False  # a FIFO, socket or device: never merged, the day goes beside
         there = target / path.relative_to(folder)
         if not os.path.lexists(there):
             continue

@@ -55,6 +55,11 @@ def connect(url: str, **kwargs: Any) -> psycopg.Connection:
     return psycopg.connect(url, prepare_threshold=None, **kwargs)
 
 
+def first_line(exc: BaseException) -> str:
+    """An error's first line (libpq's run over several), or its type's name when it has none."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def check_conninfo(url: str) -> None:
     """Fails, with libpq's reason but not the text it quotes (it may be the password), when
     `url` is not a connection URL or key=value string libpq can parse."""
